@@ -1,0 +1,55 @@
+/** Facts from every target host at once (bounded by forks), each stored under its machine-id. */
+import PQueue from 'p-queue';
+import type { ControllerConfig } from '../config.ts';
+import type { Db } from '../db/index.ts';
+import { saveFacts } from '../db/hosts.ts';
+import { errorInfo, type ErrorCode } from '../errors.ts';
+import { runHelper } from '../helper/remote.ts';
+import type { TargetHost } from '../inventory/index.ts';
+import { describe } from '../ssh/connect.ts';
+import { loadKnownHosts } from '../ssh/known-hosts.ts';
+import { ConnectionPool } from '../ssh/pool.ts';
+import { sshTarget } from '../ssh/target.ts';
+import { validateFacts, type Facts } from './types.ts';
+
+export type HostFacts =
+  | { host: string; ok: true; address: string; facts: Facts; helperUploaded: boolean }
+  | { host: string; ok: false; address: string | null; error: { code: ErrorCode; message: string } };
+
+export interface GatherOptions {
+  config: Pick<ControllerConfig, 'knownHostsFiles' | 'connectTimeoutMs' | 'remoteDir' | 'forks'>;
+  db?: Db;
+  /** Called as each host finishes, in completion order. */
+  onResult?: (r: HostFacts) => void;
+}
+
+export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): Promise<HostFacts[]> {
+  const { config } = opts;
+  const pool = new ConnectionPool({ knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs });
+  const queue = new PQueue({ concurrency: config.forks });
+  try {
+    return await Promise.all(
+      targets.map((t) =>
+        queue.add(async (): Promise<HostFacts> => {
+          let address: string | null = null;
+          let result: HostFacts;
+          try {
+            const target = sshTarget(t);
+            address = `${target.host}:${target.port}`;
+            const conn = await pool.get(target);
+            const run = await runHelper(conn, ['facts'], { remoteDir: config.remoteDir, timeoutMs: 60_000 });
+            const facts = validateFacts(run.result.facts, describe(target));
+            if (opts.db) saveFacts(opts.db, t.name, address, facts);
+            result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded };
+          } catch (err) {
+            result = { host: t.name, ok: false, address, error: errorInfo(err) };
+          }
+          opts.onResult?.(result);
+          return result;
+        }) as Promise<HostFacts>,
+      ),
+    );
+  } finally {
+    await pool.closeAll();
+  }
+}
