@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../server/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fp-config-'));
+const file = (name: string, body: unknown) => {
+  const path = join(dir, name);
+  writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+  return path;
+};
+
+describe('controller config', () => {
+  it('defaults to ~/.ssh/known_hosts, data/fleetpatch.db and 127.0.0.1', () => {
+    const c = loadConfig({ env: {}, cwd: '/srv/x' });
+    assert.match(c.knownHostsFiles[0]!, /\/\.ssh\/known_hosts$/);
+    assert.equal(c.database, '/srv/x/data/fleetpatch.db');
+    assert.equal(c.listen, '127.0.0.1:8080');
+  });
+
+  it('resolves paths in a config file relative to the file', () => {
+    const path = file('a.json', { knownHostsFiles: ['kh'], database: 'db/fp.db' });
+    const c = loadConfig({ env: { FLEETPATCH_CONFIG: path }, cwd: '/' });
+    assert.deepEqual(c.knownHostsFiles, [join(dir, 'kh')]);
+    assert.equal(c.database, join(dir, 'db/fp.db'));
+    assert.equal(c.source, path);
+  });
+
+  it('ranks flags over environment over the config file', () => {
+    const path = file('b.json', { forks: 3, listen: '127.0.0.1:9000', database: 'file.db' });
+    const env = { FLEETPATCH_FORKS: '7', FLEETPATCH_DB: '/env.db' };
+    assert.equal(loadConfig({ env, flags: { config: path } }).forks, 7);
+    assert.equal(loadConfig({ env, flags: { config: path } }).database, '/env.db');
+    assert.equal(loadConfig({ env, flags: { config: path } }).listen, '127.0.0.1:9000');
+    assert.equal(loadConfig({ env, flags: { config: path, forks: 11 } }).forks, 11);
+  });
+
+  it('refuses unknown fields, wrong types and bad JSON, naming the file and field', () => {
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('c.json', { knownhostsfiles: [] }) } }), /c\.json: unknown field "knownhostsfiles"/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('d.json', { forks: 'many' }) } }), /d\.json: field forks must be an integer/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('e.json', '{oops') } }), /e\.json is not valid JSON/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: join(dir, 'missing.json') } }), /cannot read config file .*missing\.json: ENOENT/);
+    assert.throws(() => loadConfig({ env: { FLEETPATCH_FORKS: 'x' } }), /FLEETPATCH_FORKS=x: not an integer/);
+  });
+});

@@ -1,0 +1,60 @@
+/** Test support: a lab of real OpenSSH namespace hosts in a temporary directory, plain `ssh` to
+ * its hosts, and the CLI run in-process. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../server/cli.ts';
+import { readState } from '../../server/lab/files.ts';
+import type { LabHost } from '../../server/lab/namespace-host.ts';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function newLabDir(): string {
+  return mkdtempSync(join(tmpdir(), 'fp-lab-'));
+}
+
+export function labHosts(dir: string): LabHost[] {
+  return readState(dir)!.hosts;
+}
+
+/** Plain OpenSSH to a lab host, with strict host key checking against the lab's known_hosts. */
+export function ssh(dir: string, host: LabHost, command: string, knownHosts = join(dir, 'known_hosts')): string {
+  return execFileSync(
+    'ssh',
+    ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command],
+    { encoding: 'utf8' },
+  );
+}
+
+export async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** Live (non-zombie) processes whose mount table mentions `path`: a lab host's namespace. */
+export function processesMounting(path: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (/^State:\s+Z/m.test(readFileSync(`/proc/${entry}/status`, 'utf8'))) continue;
+      if (readFileSync(`/proc/${entry}/mountinfo`, 'utf8').includes(path)) pids.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids;
+}
