@@ -47,3 +47,17 @@ describe('CLI', () => {
     assert.match(none.err, /pattern "nosuch" matches no host/);
   });
 });
+
+describe('lab without root', () => {
+  it('says that the lab needs root (fake: getuid reports an ordinary user)', async () => {
+    const realGetuid = process.getuid;
+    process.getuid = () => 1000;
+    try {
+      const r = await cli(['lab', 'up', '--dir', '/nonexistent/lab']);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /the lab needs root/);
+    } finally {
+      process.getuid = realGetuid;
+    }
+  });
+});
