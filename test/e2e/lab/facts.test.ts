@@ -43,6 +43,15 @@ describe('lab fleet and facts over SSH', { timeout: 300_000 }, () => {
     assert.deepEqual(list.out.split('\n'), ['lab-02', 'lab-03']);
   });
 
+  it('reuses a running lab: lab up again keeps every host, key and address', async () => {
+    const before = await cli(['lab', 'status', '--dir', dir, '--json']);
+    const keys = readFileSync(join(dir, 'known_hosts'), 'utf8');
+    await labUp(dir, HOSTS);
+    const after = await cli(['lab', 'status', '--dir', dir, '--json']);
+    assert.deepEqual(JSON.parse(after.out), JSON.parse(before.out));
+    assert.equal(readFileSync(join(dir, 'known_hosts'), 'utf8'), keys);
+  });
+
   it('gathers facts that differ per host exactly as the lab made them and as plain ssh sees them', async () => {
     const { code, results, err } = await facts();
     assert.equal(code, 0, err + JSON.stringify(results));
