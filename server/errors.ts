@@ -18,6 +18,11 @@ export type ErrorCode =
   | 'helper-upload' // pushing the helper failed (disk full, hash mismatch)
   | 'helper-protocol' // the helper's answer was missing or malformed
   | 'helper-failed' // the helper ran and reported a failure
+  | 'host-busy' // another fleetpatch operation holds the host's lock
+  | 'preflight' // the host refused the change before touching anything (wrong build, lockdown, …)
+  | 'transition-timeout' // a livepatch transition did not finish in time and was reversed
+  | 'verify-failed' // the change is in place but its verification or checks failed
+  | 'rollback-failed' // the host could not be returned to its previous state
   | 'database' // the database cannot be opened or migrated
   | 'lab' // the lab failed to start or stop
   | 'internal';
@@ -64,6 +69,11 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'helper-upload':
     case 'helper-protocol':
     case 'helper-failed':
+    case 'host-busy':
+    case 'preflight':
+    case 'transition-timeout':
+    case 'verify-failed':
+    case 'rollback-failed':
     case 'database':
     case 'lab':
     case 'internal':
