@@ -13,8 +13,12 @@ export interface ControllerConfig {
   database: string;
   /** Address the web server binds to. */
   listen: string;
-  /** Directory of trusted bundle public keys (used from the bundles issue on). */
+  /** Directory of trusted bundle public keys (`*.pub`, ed25519 SPKI PEM). */
   trustedKeysDir: string | null;
+  /** Bundle key ids (16 hex digits) refused even when their key is in trustedKeysDir. */
+  revokedKeyIds: string[];
+  /** Largest payload file a bundle may hold; larger ones are refused before hashing. */
+  maxBundleFileBytes: number;
   /** Bound on TCP connect + SSH handshake + authentication, per host. */
   connectTimeoutMs: number;
   /** Hosts worked on at once. */
@@ -38,6 +42,8 @@ export function defaultConfig(cwd: string): ControllerConfig {
     database: resolve(cwd, 'data/fleetpatch.db'),
     listen: '127.0.0.1:8080',
     trustedKeysDir: null,
+    revokedKeyIds: [],
+    maxBundleFileBytes: 256 * 1024 * 1024,
     connectTimeoutMs: 10_000,
     forks: 20,
     remoteDir: '/var/lib/fleetpatch',
@@ -137,6 +143,10 @@ function validate(config: Partial<Record<Field, unknown>>, where: string): void 
   if ('database' in c && !(typeof c.database === 'string' && c.database)) throw bad('database', 'a file path');
   if ('listen' in c && !(typeof c.listen === 'string' && /^[^\s]+:\d{1,5}$/.test(c.listen))) throw bad('listen', 'ADDRESS:PORT');
   if ('trustedKeysDir' in c && c.trustedKeysDir !== null && typeof c.trustedKeysDir !== 'string') throw bad('trustedKeysDir', 'a directory path or null');
+  if ('revokedKeyIds' in c && !(Array.isArray(c.revokedKeyIds) && c.revokedKeyIds.every((k) => typeof k === 'string' && /^[0-9a-f]{16}$/.test(k)))) {
+    throw bad('revokedKeyIds', 'an array of bundle key ids (16 lowercase hex digits, as `fleetpatch bundle inspect` shows them)');
+  }
+  if ('maxBundleFileBytes' in c && !(Number.isSafeInteger(c.maxBundleFileBytes) && (c.maxBundleFileBytes as number) >= 1)) throw bad('maxBundleFileBytes', 'a positive integer (bytes)');
   if ('connectTimeoutMs' in c && !(Number.isInteger(c.connectTimeoutMs) && (c.connectTimeoutMs as number) >= 100)) throw bad('connectTimeoutMs', 'an integer ≥ 100');
   if ('forks' in c && !(Number.isInteger(c.forks) && (c.forks as number) >= 1 && (c.forks as number) <= 10_000)) throw bad('forks', 'an integer from 1 to 10000');
   if ('remoteDir' in c && !(typeof c.remoteDir === 'string' && /^\/[A-Za-z0-9._/-]+$/.test(c.remoteDir) && !c.remoteDir.includes('..'))) {

@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'transition-timeout' // a livepatch transition did not finish in time and was reversed
   | 'verify-failed' // the change is in place but its verification or checks failed
   | 'rollback-failed' // the host could not be returned to its previous state
+  | 'bundle' // a bundle is unsigned, badly signed, invalid, tampered with or escapes its directory
+  | 'bundle-untrusted' // a bundle is signed by a key that is not trusted, or revoked
   | 'database' // the database cannot be opened or migrated
   | 'lab' // the lab failed to start or stop
   | 'internal';
@@ -57,6 +59,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'pattern':
     case 'not-root':
     case 'helper-missing':
+    case 'bundle':
+    case 'bundle-untrusted':
       return EXIT.usage;
     case 'host-key-unknown':
     case 'host-key-mismatch':

@@ -44,4 +44,19 @@ describe('controller config', () => {
     assert.throws(() => loadConfig({ env: {}, flags: { config: join(dir, 'missing.json') } }), /cannot read config file .*missing\.json: ENOENT/);
     assert.throws(() => loadConfig({ env: { FLEETPATCH_FORKS: 'x' } }), /FLEETPATCH_FORKS=x: not an integer/);
   });
+
+  it('defaults to no revoked bundle keys and a 256 MiB bundle file limit', () => {
+    const c = loadConfig({ env: {}, cwd: '/' });
+    assert.deepEqual(c.revokedKeyIds, []);
+    assert.equal(c.maxBundleFileBytes, 268_435_456);
+  });
+
+  it('reads revokedKeyIds and maxBundleFileBytes and refuses malformed ones', () => {
+    const c = loadConfig({ env: {}, flags: { config: file('f.json', { revokedKeyIds: ['0123456789abcdef'], maxBundleFileBytes: 1024 }) } });
+    assert.deepEqual(c.revokedKeyIds, ['0123456789abcdef']);
+    assert.equal(c.maxBundleFileBytes, 1024);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('g.json', { revokedKeyIds: ['0123456789ABCDEF'] }) } }), /g\.json: field revokedKeyIds must be an array of bundle key ids/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('h.json', { revokedKeyIds: 'abc' }) } }), /h\.json: field revokedKeyIds/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('i.json', { maxBundleFileBytes: 0 }) } }), /i\.json: field maxBundleFileBytes must be a positive integer/);
+  });
 });
