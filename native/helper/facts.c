@@ -1,63 +1,11 @@
 /* `facts`: what a host is (kernel identity, OS, livepatch state) as one JSON result line. */
 #include "helper.h"
 #include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-/* Reads a small file whole; NULL when absent. Trailing newlines are trimmed. */
-char *read_small_file(const char *path, size_t max) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
-  char *buf = malloc(max + 1);
-  size_t len = 0;
-  ssize_t n;
-  while (buf && len < max && (n = read(fd, buf + len, max - len)) > 0) len += (size_t)n;
-  close(fd);
-  if (!buf) return NULL;
-  buf[len] = 0;
-  while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = 0;
-  return buf;
-}
-
-static long read_long(const char *path, long fallback) {
-  char *s = read_small_file(path, 64);
-  if (!s) return fallback;
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (end == s) v = fallback;
-  free(s);
-  return v;
-}
-
-/* The kernel's GNU build-id note (type 3, name "GNU") from /sys/kernel/notes, as hex. */
-static char *kernel_build_id(void) {
-  int fd = open("/sys/kernel/notes", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
-  unsigned char buf[4096];
-  ssize_t len = read(fd, buf, sizeof buf);
-  close(fd);
-  size_t off = 0;
-  while (len > 0 && off + 12 <= (size_t)len) {
-    unsigned namesz, descsz, type;
-    memcpy(&namesz, buf + off, 4);
-    memcpy(&descsz, buf + off + 4, 4);
-    memcpy(&type, buf + off + 8, 4);
-    size_t name_off = off + 12, desc_off = name_off + ((namesz + 3) & ~3u);
-    size_t next = desc_off + ((descsz + 3) & ~3u);
-    if (next > (size_t)len || descsz > 64) break;
-    if (type == 3 && namesz == 4 && memcmp(buf + name_off, "GNU", 4) == 0) {
-      char *hex = malloc(descsz * 2 + 1);
-      for (unsigned i = 0; hex && i < descsz; i++) sprintf(hex + 2 * i, "%02x", buf[desc_off + i]);
-      return hex;
-    }
-    off = next;
-  }
-  return NULL;
-}
 
 /* Value of KEY in an os-release file, unquoted; NULL when absent. */
 static char *os_release_value(const char *text, const char *key) {
@@ -80,6 +28,25 @@ static char *os_release_value(const char *text, const char *key) {
   return NULL;
 }
 
+static void objects(json_t *j, const char *patch) {
+  char path[512];
+  snprintf(path, sizeof path, LIVEPATCH_SYSFS "/%s", patch);
+  DIR *d = opendir(path);
+  json_open(j, "objects", '[');
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    char file[1024];
+    snprintf(file, sizeof file, "%s/%s/patched", path, e->d_name);
+    if (e->d_name[0] == '.' || access(file, F_OK) != 0) continue;
+    json_open(j, NULL, '{');
+    json_str(j, "name", e->d_name);
+    json_int(j, "patched", read_long(file, -1));
+    json_close(j, '}');
+  }
+  if (d) closedir(d);
+  json_close(j, ']');
+}
+
 static void livepatches(json_t *j) {
   DIR *d = opendir("/sys/kernel/livepatch");
   json_bool(j, "livepatch_supported", d != NULL);
@@ -94,6 +61,7 @@ static void livepatches(json_t *j) {
     json_int(j, "enabled", read_long(path, -1));
     snprintf(path, sizeof path, "/sys/kernel/livepatch/%s/transition", e->d_name);
     json_int(j, "transition", read_long(path, -1));
+    objects(j, e->d_name);
     json_close(j, '}');
   }
   if (d) closedir(d);
@@ -135,7 +103,14 @@ int cmd_facts(json_t *j) {
   }
   json_close(j, '}');
   json_int(j, "taint", read_long("/proc/sys/kernel/tainted", -1));
+  char *sig = read_small_file("/sys/module/module/parameters/sig_enforce", 16);
+  char *lockdown = read_small_file("/sys/kernel/security/lockdown", 256);
+  json_str(j, "sig_enforce", sig);
+  json_str(j, "lockdown", lockdown);
+  free(sig);
+  free(lockdown);
   livepatches(j);
+  journal_json(j, "journal");
   json_close(j, '}');
   json_end_line(j);
   free(machine_id); free(proc_version); free(build_id); free(os);

@@ -1,11 +1,57 @@
 #ifndef FP_HELPER_H
 #define FP_HELPER_H
 #include "json.h"
+#include <stdbool.h>
 #include <stddef.h>
 
-#define HELPER_VERSION "0.1.0"
+#define HELPER_VERSION "0.2.0"
+#define LIVEPATCH_SYSFS "/sys/kernel/livepatch"
 
+/* util.c */
 char *read_small_file(const char *path, size_t max);
+long read_long(const char *path, long fallback);
+int write_string(const char *path, const char *value); /* 0, or errno */
+long long now_ms(void);
+void sleep_ms(long ms);
+bool valid_token(const char *s); /* [A-Za-z0-9._:-]{1,128} */
+const char *arg_value(int argc, char **argv, const char *name);
+bool arg_flag(int argc, char **argv, const char *name);
+const char *state_dir(void); /* /var/lib/fleetpatch (from /proc/self/exe: DIR/bin/helper-SHA) */
+char *kernel_build_id(void);
+
+/* main.c */
 int fail(json_t *j, const char *code, const char *message);
+int failf(json_t *j, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void step(json_t *j, const char *name, const char *status, const char *detail);
+
+/* lock.c: the host lock, held until the process exits */
+bool take_host_lock(json_t *j);
+
+/* journal.c: fsync'd, append-only record of every apply/rollback intent and outcome */
+typedef struct {
+  char op[129], state[33], bundle[129], patch[129], sha[129];
+  long long serial, time_ms;
+} journal_entry;
+int journal_append(json_t *j, const char *op, const char *state, const char *bundle, long long serial, const char *patch, const char *sha);
+/* Latest entry per op, oldest first; returns count (entries malloc'd into *out). */
+int journal_latest(journal_entry **out);
+const char *journal_state_of(const char *op, journal_entry *all, int n);
+bool journal_state_terminal(const char *state);
+void journal_json(json_t *j, const char *key);
+
+/* livepatch.c */
+bool lp_exists(const char *patch);
+long lp_value(const char *patch, const char *file);
+bool lp_objects_patched(const char *patch, char *why, size_t why_len);
+bool lp_any_transition(char *which, size_t len);
+void lp_blocking_tasks(json_t *j, const char *key, int target);
+int lp_disable_and_unload(json_t *j, const char *patch, long timeout_ms);
+
+/* commands */
 int cmd_facts(json_t *j);
+int cmd_apply(json_t *j, int argc, char **argv);
+int cmd_verify(json_t *j, int argc, char **argv);
+int cmd_commit(json_t *j, int argc, char **argv);
+int cmd_rollback(json_t *j, int argc, char **argv);
+int cmd_reconcile(json_t *j, int argc, char **argv);
 #endif

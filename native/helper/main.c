@@ -1,6 +1,7 @@
 /* fleetpatch-helper: the on-host half of fleetpatch. Every command answers in JSON lines that
  * start with {"fleetpatch":1; the last such line (type "result") decides the outcome. */
 #include "helper.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,12 +17,34 @@ int fail(json_t *j, const char *code, const char *message) {
   return 1;
 }
 
+int failf(json_t *j, const char *code, const char *fmt, ...) {
+  char message[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  return fail(j, code, message);
+}
+
+void step(json_t *j, const char *name, const char *status, const char *detail) {
+  json_begin_line(j);
+  json_str(j, "type", "step");
+  json_str(j, "step", name);
+  json_str(j, "status", status);
+  json_str(j, "detail", detail);
+  json_end_line(j);
+}
+
 int main(int argc, char **argv) {
   json_t j = {0};
-  if (argc == 2 && strcmp(argv[1], "facts") == 0) return cmd_facts(&j);
-  if (argc == 2 && strcmp(argv[1], "version") == 0) {
+  const char *cmd = argc >= 2 ? argv[1] : "";
+  if (strcmp(cmd, "facts") == 0) return cmd_facts(&j);
+  if (strcmp(cmd, "apply") == 0) return cmd_apply(&j, argc, argv);
+  if (strcmp(cmd, "rollback") == 0) return cmd_rollback(&j, argc, argv);
+  if (strcmp(cmd, "reconcile") == 0) return cmd_reconcile(&j, argc, argv);
+  if (strcmp(cmd, "version") == 0) {
     puts(HELPER_VERSION);
     return 0;
   }
-  return fail(&j, "usage", "usage: fleetpatch-helper facts|version");
+  return fail(&j, "usage", "usage: fleetpatch-helper facts | apply ... | rollback ... | reconcile | version");
 }

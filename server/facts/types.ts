@@ -12,9 +12,29 @@ export interface Facts {
   kernel_build_id: string | null;
   os: { id: string | null; version_id: string | null; pretty_name: string | null };
   taint: number;
+  /** /sys/module/module/parameters/sig_enforce (Y/N), null when absent. */
+  sig_enforce: string | null;
+  /** /sys/kernel/security/lockdown, e.g. `[none] integrity confidentiality`; null when absent. */
+  lockdown: string | null;
   livepatch_supported: boolean;
-  livepatches: { name: string; enabled: number; transition: number }[];
+  livepatches: { name: string; enabled: number; transition: number; objects: { name: string; patched: number }[] }[];
+  /** The helper's journal on this host: the latest state of every operation. */
+  journal: JournalEntry[];
 }
+
+export interface JournalEntry {
+  op: string;
+  /** intent, loaded, rollback-intent (in flight); committed, rolled-back, reverted, replaced,
+   * load-failed, rollback-failed (outcomes). */
+  state: string;
+  bundle: string;
+  serial: number;
+  patch: string;
+  sha256: string;
+  time_ms: number;
+}
+
+export const IN_FLIGHT = new Set(['intent', 'loaded', 'rollback-intent']);
 
 /** Field-naming validation of the helper's facts (a compromised host may answer anything). */
 export function validateFacts(value: unknown, host: string): Facts {
@@ -29,5 +49,6 @@ export function validateFacts(value: unknown, host: string): Facts {
   if (f.kernel_build_id !== null && !(isStr(f.kernel_build_id, 128) && /^[0-9a-f]+$/.test(f.kernel_build_id!))) throw new AppError('helper-protocol', problem('kernel_build_id'));
   if (!Array.isArray(f.livepatches) || f.livepatches.length > 1000) throw new AppError('helper-protocol', problem('livepatches'));
   if (typeof f.taint !== 'number') throw new AppError('helper-protocol', problem('taint'));
+  if (!Array.isArray(f.journal)) throw new AppError('helper-protocol', problem('journal'));
   return f as Facts;
 }

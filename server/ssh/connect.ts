@@ -24,6 +24,12 @@ export interface ExecOptions {
   maxOutputBytes?: number;
 }
 
+/** The writable end of a running remote command. */
+export interface Channel {
+  write(data: string | Buffer): void;
+  end(data?: string | Buffer): void;
+}
+
 export interface ConnectOptions {
   knownHosts: KnownHosts;
   timeoutMs: number;
@@ -91,49 +97,66 @@ export class SshConnection {
 
   /** Runs a command line (already quoted, see quote.ts) and collects its output. */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    return this.channels.add(() => this.execNow(command, opts)) as Promise<ExecResult>;
+    return this.channels.add(async () => {
+      const ch = await this.openChannel(command, opts);
+      ch.end(opts.stdin);
+      return ch.done;
+    }) as Promise<ExecResult>;
   }
 
-  private execNow(command: string, opts: ExecOptions): Promise<ExecResult> {
+  /** Runs a command whose stdin stays open: `onStdout` sees output as it arrives, and the caller
+   * writes to the command and ends its input when it decides to. */
+  interact(command: string, onStdout: (chunk: Buffer, channel: Channel) => void, opts: Omit<ExecOptions, 'stdin'> = {}): Promise<ExecResult> {
+    return this.channels.add(async () => (await this.openChannel(command, { ...opts, onStdout })).done) as Promise<ExecResult>;
+  }
+
+  private openChannel(command: string, opts: ExecOptions & { onStdout?: (chunk: Buffer, channel: Channel) => void }): Promise<Channel & { done: Promise<ExecResult> }> {
     if (this.closedError) return Promise.reject(this.closedError);
     const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
-    return new Promise((resolveExec, reject) => {
+    return new Promise((resolveOpen, rejectOpen) => {
       this.client.exec(command, (err, stream) => {
-        if (err) return reject(new AppError('unreachable', `${describe(this.target)}: cannot open a session: ${err.message}`));
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        let size = 0;
-        let settled = false;
-        const finish = (fn: () => void) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          this.client.removeListener('close', onClose);
-          fn();
+        if (err) return rejectOpen(new AppError('unreachable', `${describe(this.target)}: cannot open a session: ${err.message}`));
+        const channel: Channel = {
+          write: (data) => void stream.write(data),
+          end: (data) => void stream.end(data),
         };
-        const onClose = () => finish(() => reject(this.closedError ?? new AppError('unreachable', `${describe(this.target)}: connection closed during a command`)));
-        this.client.once('close', onClose);
-        const timer = opts.timeoutMs
-          ? setTimeout(() => {
-              finish(() => reject(new AppError('unreachable', `${describe(this.target)}: no answer within ${opts.timeoutMs! / 1000} s`)));
+        const done = new Promise<ExecResult>((resolveExec, reject) => {
+          const out: Buffer[] = [];
+          const errOut: Buffer[] = [];
+          let size = 0;
+          let settled = false;
+          const finish = (fn: () => void) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            this.client.removeListener('close', onClose);
+            fn();
+          };
+          const onClose = () => finish(() => reject(this.closedError ?? new AppError('unreachable', `${describe(this.target)}: connection closed during a command`)));
+          this.client.once('close', onClose);
+          const timer = opts.timeoutMs
+            ? setTimeout(() => {
+                finish(() => reject(new AppError('unreachable', `${describe(this.target)}: no answer within ${opts.timeoutMs! / 1000} s`)));
+                stream.close();
+              }, opts.timeoutMs)
+            : undefined;
+          const collect = (into: Buffer[], tap?: (chunk: Buffer) => void) => (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > max) {
+              finish(() => reject(new AppError('helper-protocol', `${describe(this.target)}: command output exceeds ${max} bytes`)));
               stream.close();
-            }, opts.timeoutMs)
-          : undefined;
-        const collect = (into: Buffer[]) => (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > max) {
-            finish(() => reject(new AppError('helper-protocol', `${describe(this.target)}: command output exceeds ${max} bytes`)));
-            stream.close();
-            return;
-          }
-          into.push(chunk);
-        };
-        stream.on('data', collect(out));
-        stream.stderr.on('data', collect(errOut));
-        stream.on('close', (code: number | null, signal: string | null) =>
-          finish(() => resolveExec({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal: signal ?? null })),
-        );
-        stream.end(opts.stdin);
+              return;
+            }
+            into.push(chunk);
+            tap?.(chunk);
+          };
+          stream.on('data', collect(out, opts.onStdout && ((chunk) => opts.onStdout!(chunk, channel))));
+          stream.stderr.on('data', collect(errOut));
+          stream.on('close', (code: number | null, signal: string | null) =>
+            finish(() => resolveExec({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal: signal ?? null })),
+          );
+        });
+        resolveOpen({ ...channel, done });
       });
     });
   }

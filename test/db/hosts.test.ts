@@ -17,8 +17,11 @@ const facts = (machineId: string, hostname: string): Facts => ({
   kernel_build_id: 'ab',
   os: { id: 'debian', version_id: '12', pretty_name: null },
   taint: 0,
+  sig_enforce: 'N',
+  lockdown: null,
   livepatch_supported: true,
   livepatches: [],
+  journal: [],
 });
 
 describe('hosts in the database', () => {

@@ -111,7 +111,7 @@ describe('lab fleet and facts over SSH', { timeout: 300_000 }, () => {
       assert.equal(code, 1);
       const r = byName(results, h.name) as Failed;
       assert.equal(r.error.code, 'helper-insecure');
-      assert.match(r.error.message, /\/var\/lib\/fleetpatch\/bin is not owned by root or is writable by group or others/);
+      assert.match(r.error.message, /\/var\/lib\/fleetpatch\/bin \(drwxrwxrwx .*\) is not owned by root or is writable by group or others/);
       assert.equal(results.filter((x) => x.ok).length, HOSTS - 1);
     } finally {
       ssh(dir, h, 'chmod 700 /var/lib/fleetpatch/bin');
