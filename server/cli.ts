@@ -1,5 +1,6 @@
 /** fleetpatch <command>: parse the command line, run the command, map errors to exit codes. */
 import { parseArgs } from 'node:util';
+import { bundleCommand } from './commands/bundle.ts';
 import { demoCommand } from './commands/demo.ts';
 import { factsCommand } from './commands/facts.ts';
 import { hostsCommand } from './commands/hosts.ts';
@@ -8,7 +9,7 @@ import { labCommand } from './commands/lab.ts';
 import type { Command, CommandContext, Options } from './commands/types.ts';
 import { AppError, EXIT, errorInfo, exitCodeFor } from './errors.ts';
 
-const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, labCommand, demoCommand];
+const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, labCommand, demoCommand];
 
 const GLOBAL: Options = {
   config: { type: 'string', short: 'c' },
