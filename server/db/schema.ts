@@ -1,7 +1,7 @@
 /** The database schema (drizzle, SQLite). Migrations in migrations/ are generated from this file
  * with `npm run db:generate`. */
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /** A machine, identified by its /etc/machine-id: two inventory names for one machine are one host. */
 export const hosts = sqliteTable('hosts', {
@@ -26,4 +26,103 @@ export const hostNames = sqliteTable(
     lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [index('host_names_host_id').on(t.hostId)],
+);
+
+/** A run: the execution of a plan with a strategy. Lease columns (owner, heartbeat) let another
+ * process follow it and tell a dead owner from a live one. */
+export const runs = sqliteTable('runs', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** apply | rollback */
+  kind: text('kind').notNull(),
+  /** planned | running | succeeded | failed | halted | cancelled | interrupted */
+  state: text('state').notNull(),
+  bundleId: text('bundle_id').notNull(),
+  bundleSerial: integer('bundle_serial').notNull(),
+  bundleSha256: text('bundle_sha256').notNull(),
+  bundleTitle: text('bundle_title').notNull(),
+  /** {inventories: string[], pattern: string} */
+  target: text('target', { mode: 'json' }).notNull(),
+  inventoryHash: text('inventory_hash').notNull(),
+  /** {forks: number, ...} */
+  strategy: text('strategy', { mode: 'json' }).notNull(),
+  startedBy: text('started_by').notNull(),
+  owner: text('owner'),
+  ownerPid: integer('owner_pid'),
+  heartbeatAt: integer('heartbeat_at', { mode: 'timestamp_ms' }),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+});
+
+/** One host's result in a run. */
+export const hostResults = sqliteTable(
+  'host_results',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    inventoryName: text('inventory_name').notNull(),
+    /** Other inventory names that reached the same machine (collapsed duplicates). */
+    aliases: text('aliases', { mode: 'json' }).notNull().default(sql`'[]'`),
+    hostId: integer('host_id').references(() => hosts.id),
+    /** pending | running | applied | already-applied | rolled-back | rollback-failed | failed | unreachable | not-applicable | skipped */
+    state: text('state').notNull(),
+    reason: text('reason'),
+    opId: text('op_id'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('host_results_run_id').on(t.runId)],
+);
+
+/** One stage of one host in a run: connect, facts, reconcile, plan, push, apply, check, rollback, verify-rollback. */
+export const steps = sqliteTable(
+  'steps',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hostResultId: integer('host_result_id')
+      .notNull()
+      .references(() => hostResults.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** running | ok | failed | skipped */
+    status: text('status').notNull(),
+    detail: text('detail'),
+    output: text('output'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('steps_host_result_id').on(t.hostResultId)],
+);
+
+/** Persisted state changes, in order (the id is the SSE event id). */
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    hostResultId: integer('host_result_id'),
+    type: text('type').notNull(),
+    data: text('data', { mode: 'json' }).notNull(),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('events_run_id').on(t.runId, t.id)],
+);
+
+/** What fleetpatch applied to a machine and still believes in effect: the basis of drift. */
+export const hostPatches = sqliteTable(
+  'host_patches',
+  {
+    hostId: integer('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    bundleId: text('bundle_id').notNull(),
+    serial: integer('serial').notNull(),
+    /** The livepatch name in /sys/kernel/livepatch. */
+    patch: text('patch').notNull(),
+    runId: integer('run_id').references(() => runs.id),
+    appliedAt: integer('applied_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.patch] })],
 );

@@ -1,0 +1,83 @@
+/** Runs, host results, steps and events: written as they happen, read by anyone following. */
+import { and, asc, desc, eq, gt } from 'drizzle-orm';
+import type { Db } from './index.ts';
+import { events, hostPatches, hostResults, hosts, runs, steps } from './schema.ts';
+
+export type RunRow = typeof runs.$inferSelect;
+export type HostResultRow = typeof hostResults.$inferSelect;
+export type StepRow = typeof steps.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+
+export function insertRun(db: Db, values: typeof runs.$inferInsert): RunRow {
+  return db.insert(runs).values(values).returning().get();
+}
+
+export function updateRun(db: Db, id: number, values: Partial<typeof runs.$inferInsert>): void {
+  db.update(runs).set(values).where(eq(runs.id, id)).run();
+}
+
+export function insertHostResult(db: Db, values: typeof hostResults.$inferInsert): HostResultRow {
+  return db.insert(hostResults).values(values).returning().get();
+}
+
+export function updateHostResult(db: Db, id: number, values: Partial<typeof hostResults.$inferInsert>): void {
+  db.update(hostResults).set(values).where(eq(hostResults.id, id)).run();
+}
+
+export function insertStep(db: Db, values: typeof steps.$inferInsert): StepRow {
+  return db.insert(steps).values(values).returning().get();
+}
+
+export function updateStep(db: Db, id: number, values: Partial<typeof steps.$inferInsert>): void {
+  db.update(steps).set(values).where(eq(steps.id, id)).run();
+}
+
+export function insertEvent(db: Db, values: typeof events.$inferInsert): EventRow {
+  return db.insert(events).values(values).returning().get();
+}
+
+export function getRun(db: Db, id: number): RunRow | undefined {
+  return db.select().from(runs).where(eq(runs.id, id)).get();
+}
+
+export function listRuns(db: Db, limit = 50): RunRow[] {
+  return db.select().from(runs).orderBy(desc(runs.id)).limit(limit).all();
+}
+
+export function runHostResults(db: Db, runId: number): HostResultRow[] {
+  return db.select().from(hostResults).where(eq(hostResults.runId, runId)).orderBy(asc(hostResults.id)).all();
+}
+
+export function hostSteps(db: Db, hostResultId: number): StepRow[] {
+  return db.select().from(steps).where(eq(steps.hostResultId, hostResultId)).orderBy(asc(steps.id)).all();
+}
+
+export function eventsAfter(db: Db, runId: number, afterId = 0): EventRow[] {
+  return db.select().from(events).where(and(eq(events.runId, runId), gt(events.id, afterId))).orderBy(asc(events.id)).all();
+}
+
+/** Records that fleetpatch applied a patch to a machine (replacing any earlier record of it). */
+export function recordPatch(db: Db, values: typeof hostPatches.$inferInsert): void {
+  db.insert(hostPatches)
+    .values(values)
+    .onConflictDoUpdate({ target: [hostPatches.hostId, hostPatches.patch], set: { bundleId: values.bundleId, serial: values.serial, runId: values.runId, appliedAt: values.appliedAt } })
+    .run();
+}
+
+export function forgetPatch(db: Db, hostId: number, patch: string): void {
+  db.delete(hostPatches).where(and(eq(hostPatches.hostId, hostId), eq(hostPatches.patch, patch))).run();
+}
+
+export function patchesOf(db: Db, hostId: number): (typeof hostPatches.$inferSelect)[] {
+  return db.select().from(hostPatches).where(eq(hostPatches.hostId, hostId)).all();
+}
+
+/** What fleetpatch applied to the machine with this machine-id. */
+export function appliedByMachine(db: Db, machineId: string): { bundleId: string; serial: number; patch: string }[] {
+  return db
+    .select({ bundleId: hostPatches.bundleId, serial: hostPatches.serial, patch: hostPatches.patch })
+    .from(hostPatches)
+    .innerJoin(hosts, eq(hosts.id, hostPatches.hostId))
+    .where(eq(hosts.machineId, machineId))
+    .all();
+}
