@@ -1,11 +1,15 @@
 #!/bin/sh
 # Prepares this machine for fleetpatch and its lab, idempotently and quickly when nothing is
-# missing: Debian packages (as root), node modules (npm ci when package-lock.json changed), and
-# the helper (make). Called by `npm test`, `npm run demo` and .ci/run.
+# missing: Debian packages (as root), node modules (npm ci when package-lock.json changed), the
+# helper (make), the lab VMs' kernel and guest image (native/lab/vm/prepare.sh: the newest Debian
+# linux-headers-6.1.0-N-amd64 installed, the matching linux-image unpacked, never installed, under
+# /var/cache/fleetpatch-lab) and the example livepatch modules built for that kernel
+# (native/livepatch/build.sh). Called by `npm test`, `npm run demo` and .ci/run.
 set -eu
 cd "$(dirname "$0")/../.."
 
-PACKAGES="openssh-server openssh-client iproute2 util-linux procps gcc make libc6-dev g++ python3"
+PACKAGES="openssh-server openssh-client iproute2 util-linux procps gcc make libc6-dev g++ python3
+  qemu-system-x86 busybox-static dropbear-bin cpio xz-utils zstd kmod binutils"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -31,3 +35,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 make -s -C native/helper
+
+# Lab VMs (qemu) and the example livepatch modules: root only (apt, /var/cache).
+if [ "$(id -u)" = 0 ]; then
+  sh native/lab/vm/prepare.sh
+  sh native/livepatch/build.sh
+elif [ ! -f "${FLEETPATCH_LAB_CACHE:-/var/cache/fleetpatch-lab}/kernel.json" ]; then
+  echo "setup: the lab VMs' kernel is not prepared; run this script as root once" >&2
+fi
