@@ -36,7 +36,7 @@ export const factsCommand: Command = {
 export function formatFacts(results: HostFacts[]): string {
   const rows = results.map((r) =>
     r.ok
-      ? [r.host, r.address, 'ok', r.facts.hostname, r.facts.machine_id.slice(0, 12), r.facts.uname.release, `${r.facts.os.id ?? '?'} ${r.facts.os.version_id ?? ''}`.trim(), livepatchSummary(r), r.helperUploaded ? 'uploaded' : 'cached']
+      ? [r.host, r.address, r.drift.length ? 'DRIFT' : 'ok', r.facts.hostname, r.facts.machine_id.slice(0, 12), r.facts.uname.release, `${r.facts.os.id ?? '?'} ${r.facts.os.version_id ?? ''}`.trim(), livepatchSummary(r), r.helperUploaded ? 'uploaded' : 'cached']
       : [r.host, r.address ?? '-', r.error.code, '', '', '', '', '', ''],
   );
   const failed = results.filter((r) => !r.ok);
@@ -44,6 +44,7 @@ export function formatFacts(results: HostFacts[]): string {
   return [
     table(['HOST', 'ADDRESS', 'RESULT', 'HOSTNAME', 'MACHINE-ID', 'KERNEL', 'OS', 'LIVEPATCHES', 'HELPER'], rows),
     '',
+    ...results.flatMap((r) => (r.ok && r.drift.length ? [`${r.host}: drift: ${r.drift.map((d) => `${d.patch} (${d.bundleId} serial ${d.serial})`).join(', ')} applied by fleetpatch but no longer in effect (rebooted or removed); plan again to re-apply`] : [])),
     ...failed.map((r) => (r.ok || r.error.message.startsWith(r.host) ? '' : `${r.host}: `) + (r.ok ? '' : r.error.message)),
     `${ok} of ${results.length} hosts answered${failed.length ? `, ${failed.length} failed` : ''}.`,
   ].join('\n');

@@ -3,9 +3,12 @@ import PQueue from 'p-queue';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { saveFacts } from '../db/hosts.ts';
+import { appliedByMachine } from '../db/runs.ts';
 import { errorInfo, type ErrorCode } from '../errors.ts';
 import { runHelper } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
+import { drift } from '../plan/livepatch.ts';
+import type { AppliedPatch } from '../plan/types.ts';
 import { describe } from '../ssh/connect.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
@@ -13,7 +16,7 @@ import { sshTarget } from '../ssh/target.ts';
 import { validateFacts, type Facts } from './types.ts';
 
 export type HostFacts =
-  | { host: string; ok: true; address: string; facts: Facts; helperUploaded: boolean }
+  | { host: string; ok: true; address: string; facts: Facts; helperUploaded: boolean; /** patches fleetpatch applied that are no longer in effect */ drift: AppliedPatch[] }
   | { host: string; ok: false; address: string | null; error: { code: ErrorCode; message: string } };
 
 export interface GatherOptions {
@@ -40,7 +43,8 @@ export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): P
             const run = await runHelper(conn, ['facts'], { remoteDir: config.remoteDir, timeoutMs: 60_000 });
             const facts = validateFacts(run.result.facts, describe(target));
             if (opts.db) saveFacts(opts.db, t.name, address, facts);
-            result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded };
+            const applied = opts.db ? appliedByMachine(opts.db, facts.machine_id) : [];
+            result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded, drift: drift(facts, applied) };
           } catch (err) {
             result = { host: t.name, ok: false, address, error: errorInfo(err) };
           }

@@ -109,7 +109,7 @@ describe('livepatch plan', () => {
 
   it('collapses names that reach the same machine and keeps unreachable hosts', () => {
     const bundle = { manifest: manifest() } as LoadedBundle;
-    const ok = (host: string, f: Facts): HostFacts => ({ host, ok: true, address: 'x', facts: f, helperUploaded: false });
+    const ok = (host: string, f: Facts): HostFacts => ({ host, ok: true, address: 'x', facts: f, helperUploaded: false, drift: [] });
     const plans = planFleet(
       bundle,
       'apply',

@@ -1,0 +1,105 @@
+/** The helper's on-host machinery on real namespace hosts: payloads pushed into the
+ * content-addressed cache, the host lock, the journal and reconcile, and preflight refusals. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../../server/config.ts';
+import { errorInfo } from '../../../server/errors.ts';
+import { runHelper, type Payload } from '../../../server/helper/remote.ts';
+import { loadInventory, resolveTarget } from '../../../server/inventory/index.ts';
+import { labDown, labUp } from '../../../server/lab/index.ts';
+import { SshConnection } from '../../../server/ssh/connect.ts';
+import { loadKnownHosts } from '../../../server/ssh/known-hosts.ts';
+import { sshTarget } from '../../../server/ssh/target.ts';
+import { freePort, labHosts, newLabDir, ssh } from '../../support/lab.ts';
+
+const dir = newLabDir();
+const REMOTE = '/var/lib/fleetpatch';
+let conn: SshConnection;
+
+const payload = (bytes: Buffer): Payload => ({ sha256: createHash('sha256').update(bytes).digest('hex'), bytes });
+const opArgs = (op: string) => ['--op', op, '--bundle', 'fp-test', '--serial', '1', '--patch', 'fp_nosuch', '--timeout', '5'];
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return errorInfo(err);
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('helper on the host', { timeout: 120_000 }, () => {
+  before(async () => {
+    await labUp(dir, 2, await freePort());
+    const config = loadConfig({ flags: { config: join(dir, 'fleetpatch.json') } });
+    const [first] = resolveTarget(loadInventory([join(dir, 'inventory.ini')]), 'lab-01');
+    conn = await SshConnection.open(sshTarget(first!), { knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: 10_000 });
+  });
+  after(async () => {
+    conn?.close();
+    await labDown(dir, true);
+  });
+
+  it('pushes payloads once into the private content-addressed cache, whatever their bytes', async () => {
+    const files = [payload(randomBytes(300_000)), payload(Buffer.from('small\n')), payload(Buffer.alloc(512))];
+    const first = await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: files });
+    assert.equal(first.uploaded, true);
+    const host = labHosts(dir)[0]!;
+    for (const f of files) {
+      assert.equal(ssh(dir, host, `stat -c '%a %U %s' ${REMOTE}/cache/${f.sha256}; sha256sum < ${REMOTE}/cache/${f.sha256}`), `600 root ${f.bytes.length}\n${f.sha256}  -\n`);
+    }
+    assert.equal(ssh(dir, host, `ls -A ${REMOTE}`).trim().split('\n').sort().join(' '), 'bin cache');
+    const again = await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: files });
+    assert.equal(again.uploaded, false);
+  });
+
+  it('refuses a cached payload that was modified on the host', async () => {
+    const f = payload(Buffer.from('original'));
+    await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [f] });
+    ssh(dir, labHosts(dir)[0]!, `echo tampered > ${REMOTE}/cache/${f.sha256}`);
+    const r = await refusal(runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [f] }));
+    assert.equal(r.code, 'helper-insecure');
+    assert.match(r.message, /was modified on the host/);
+    ssh(dir, labHosts(dir)[0]!, `rm ${REMOTE}/cache/${f.sha256}`);
+  });
+
+  it('refuses to apply on a kernel without livepatch support, before touching anything', async () => {
+    const f = payload(Buffer.from('not a module'));
+    const r = await refusal(runHelper(conn, ['apply', ...opArgs('op-preflight'), '--module', `${REMOTE}/cache/${f.sha256}`], { remoteDir: REMOTE, payloads: [f] }));
+    assert.equal(r.code, 'preflight');
+    assert.match(r.message, /the module's name is \(none\)|no livepatch support/);
+    assert.equal(ssh(dir, labHosts(dir)[0]!, `cat ${REMOTE}/journal 2>/dev/null | grep -c op-preflight || true`).trim(), '0', 'no journal entry: nothing was attempted');
+  });
+
+  it('refuses a second operation while another holds the host lock', async () => {
+    const host = labHosts(dir)[0]!;
+    const holder = spawn('ssh', ['-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, `flock ${REMOTE}/lock sh -c 'echo locked; sleep 30'`]);
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    try {
+      const r = await refusal(runHelper(conn, ['reconcile'], { remoteDir: REMOTE }));
+      assert.equal(r.code, 'host-busy');
+      assert.match(r.message, /another fleetpatch operation holds this host's lock/);
+    } finally {
+      holder.kill();
+      ssh(dir, host, 'pkill -x sleep || true');
+    }
+    const ok = await runHelper(conn, ['reconcile'], { remoteDir: REMOTE });
+    assert.equal(ok.result.outcome, 'reconciled');
+  });
+
+  it('reconciles an interrupted operation from the journal to rolled-back, and reports it in facts', async () => {
+    const host = labHosts(dir)[0]!;
+    ssh(dir, host, `umask 077; printf '1\\top-crashed\\tloaded\\tfp-test\\t1\\tfp_nosuch\\tabc\\n' >> ${REMOTE}/journal`);
+    const before = await runHelper(conn, ['facts'], { remoteDir: REMOTE });
+    const journal = (before.result.facts as { journal: { op: string; state: string }[] }).journal;
+    assert.deepEqual(journal.find((e) => e.op === 'op-crashed')?.state, 'loaded');
+    const r = await runHelper(conn, ['reconcile'], { remoteDir: REMOTE });
+    assert.ok(r.lines.some((l) => l.type === 'reconcile' && l.op === 'op-crashed' && l.from === 'loaded'));
+    const afterFacts = await runHelper(conn, ['facts'], { remoteDir: REMOTE });
+    assert.equal((afterFacts.result.facts as { journal: { op: string; state: string }[] }).journal.find((e) => e.op === 'op-crashed')?.state, 'rolled-back');
+    assert.match(ssh(dir, host, `stat -c '%a' ${REMOTE}/journal ${REMOTE}/lock`), /^600\n600\n$/);
+  });
+});
