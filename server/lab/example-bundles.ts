@@ -1,0 +1,108 @@
+/** The lab's example bundles: built from the example livepatch modules
+ * (native/livepatch/build/<release>/modules.json), signed with a lab key that only the lab's own
+ * controller config trusts, written to D/bundles/<name>/. */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBundle, generateBundleKey, signBundle } from '../bundles/index.ts';
+import { AppError } from '../errors.ts';
+
+const LIVEPATCH_BUILD = resolve(dirname(fileURLToPath(import.meta.url)), '../../native/livepatch/build');
+
+interface ModulesJson {
+  release: string;
+  unameV: string;
+  buildId: string;
+  modules: { name: string; file: string; fleetpatchBuildId: string }[];
+}
+
+interface Example {
+  /** Directory name under D/bundles/. */
+  name: string;
+  id: string;
+  serial: number;
+  module: string;
+  title: string;
+  replace?: boolean;
+  timeout?: number;
+  /** The build-id the manifest declares: the module's own unless a test needs a lie. */
+  declareBuildId?: 'module' | 'kernel';
+  checks: { argv: string[]; exitCode: number; stdoutContains?: string; stdoutNotContains?: string; stdoutEquals?: string }[];
+}
+
+const cmdlineHas = (marker: string) => [{ argv: ['cat', '/proc/cmdline'], exitCode: 0, stdoutContains: marker }];
+
+/** What each example module does is documented in native/livepatch/README.md. */
+export const EXAMPLES: Example[] = [
+  { name: 'good', id: 'fp-demo-good', serial: 1, module: 'fp_good', title: 'Demo: /proc/cmdline shows a livepatch marker', checks: cmdlineHas('fleetpatch-livepatch-good') },
+  { name: 'checkfail', id: 'fp-demo-checkfail', serial: 1, module: 'fp_checkfail', title: 'Demo: loads cleanly, then its check fails', checks: [{ argv: ['head', '-c', '13', '/proc/version'], exitCode: 0, stdoutEquals: 'Linux version' }] },
+  { name: 'stall', id: 'fp-demo-stall', serial: 1, module: 'fp_stall', title: 'Demo: a transition that never finishes', timeout: 5, checks: [] },
+  { name: 'wrongbuild', id: 'fp-demo-wrongbuild', serial: 1, module: 'fp_wrongbuild', title: 'Demo: a module for another build of the same release', checks: cmdlineHas('fleetpatch-livepatch-wrongbuild') },
+  {
+    name: 'wrongbuild-lying',
+    id: 'fp-demo-wrongbuild-lying',
+    serial: 1,
+    module: 'fp_wrongbuild',
+    title: 'TEST ONLY: declares the running kernel\'s build-id for a module built for another',
+    declareBuildId: 'kernel',
+    checks: cmdlineHas('fleetpatch-livepatch-wrongbuild'),
+  },
+  { name: 'cumulative-v1', id: 'fp-demo-cumulative', serial: 1, module: 'fp_cumulative_v1', title: 'Demo: cumulative patch v1', replace: true, checks: cmdlineHas('fleetpatch-livepatch-cumulative-v1') },
+  { name: 'cumulative-v2', id: 'fp-demo-cumulative', serial: 2, module: 'fp_cumulative_v2', title: 'Demo: cumulative patch v2 (replaces v1)', replace: true, checks: cmdlineHas('fleetpatch-livepatch-cumulative-v2') },
+];
+
+export function modulesFor(release: string, buildDir = LIVEPATCH_BUILD): ModulesJson {
+  const path = join(buildDir, release, 'modules.json');
+  if (!existsSync(path)) throw new AppError('lab', `no example livepatch modules for ${release} (${path}); build them with native/livepatch/build.sh`);
+  return JSON.parse(readFileSync(path, 'utf8')) as ModulesJson;
+}
+
+/** Builds and signs every example bundle into labDir/bundles (kept when already there), with a
+ * lab key in labDir/bundle-keys whose public half is the only key in labDir/trusted-keys. */
+export async function buildExampleBundles(labDir: string, release: string, buildDir = LIVEPATCH_BUILD): Promise<string[]> {
+  const mods = modulesFor(release, buildDir);
+  const keys = join(labDir, 'bundle-keys');
+  const trusted = join(labDir, 'trusted-keys');
+  if (!existsSync(join(keys, 'lab.key'))) {
+    const key = generateBundleKey(keys, 'lab');
+    mkdirSync(trusted, { recursive: true });
+    writeFileSync(join(trusted, 'lab.pub'), readFileSync(key.publicKeyFile));
+  }
+  const built: string[] = [];
+  for (const ex of EXAMPLES) {
+    const out = join(labDir, 'bundles', ex.name);
+    built.push(out);
+    if (existsSync(join(out, 'bundle.sig'))) continue;
+    const mod = mods.modules.find((m) => m.name === ex.module);
+    if (!mod) throw new AppError('lab', `example module ${ex.module} is missing from ${join(buildDir, release, 'modules.json')}`);
+    const src = mkdtempSync(join(labDir, '.bundle-src-'));
+    try {
+      const file = `modules/${ex.module}-${release}.ko`;
+      mkdirSync(join(src, 'modules'));
+      writeFileSync(join(src, file), readFileSync(join(buildDir, release, mod.file)));
+      const manifest = {
+        schema: 1,
+        id: ex.id,
+        serial: ex.serial,
+        kind: 'livepatch',
+        title: ex.title,
+        cves: [],
+        severity: 'high',
+        livepatch: {
+          patch: ex.module,
+          replace: ex.replace ?? false,
+          transitionTimeoutSeconds: ex.timeout ?? 30,
+          modules: [{ buildId: ex.declareBuildId === 'kernel' ? mods.buildId : mod.fleetpatchBuildId, release, version: mods.unameV, file }],
+        },
+        checks: ex.checks,
+      };
+      writeFileSync(join(src, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      rmSync(out, { recursive: true, force: true });
+      await buildBundle(src, out);
+      await signBundle(out, join(keys, 'lab.key'));
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  }
+  return built;
+}
