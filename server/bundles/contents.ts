@@ -82,7 +82,12 @@ export function checkDirectoryEntries(dir: string, listed: ReadonlySet<string>):
     }
     for (const name of entries) {
       const path = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(dir, path));
+      let st;
+      try {
+        st = lstatSync(join(dir, path));
+      } catch (err) {
+        throw new AppError('bundle', `${join(dir, path)}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
       if (st.isSymbolicLink()) throw new AppError('bundle', `${join(dir, path)}: is a symbolic link; bundles may not contain symlinks`);
       if (st.isDirectory()) walk(path);
       else if (!st.isFile()) throw new AppError('bundle', `${join(dir, path)}: is not a regular file or directory`);

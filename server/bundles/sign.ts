@@ -1,6 +1,6 @@
 /** Bundle keys and signatures: ed25519 over the exact bytes of bundle.json, via node:crypto. */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 
@@ -51,6 +51,9 @@ export function generateBundleKey(outDir: string, name = DEFAULT_KEY_NAME): { ke
   const dir = resolve(outDir);
   const privateKeyFile = join(dir, `${name}.key`);
   const publicKeyFile = join(dir, `${name}.pub`);
+  for (const file of [privateKeyFile, publicKeyFile]) {
+    if (existsSync(file)) throw new AppError('usage', `${file}: already exists; keygen never overwrites a key (choose another --name or --out)`);
+  }
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildBundle, generateBundleKey, loadBundle, signBundle } from '../../server/bundles/index.ts';
@@ -16,6 +16,9 @@ describe('bundle keygen', () => {
     assert.match(readFileSync(key.publicKeyFile, 'utf8'), /^-----BEGIN PUBLIC KEY-----\n/);
     assert.match(key.keyId, /^[0-9a-f]{16}$/);
     assert.throws(() => generateBundleKey(dir, 'release-2026'), /release-2026\.key: already exists; keygen never overwrites a key/);
+    unlinkSync(key.privateKeyFile);
+    assert.throws(() => generateBundleKey(dir, 'release-2026'), /release-2026\.pub: already exists/);
+    assert.equal(existsSync(key.privateKeyFile), false, 'no half-written key pair');
     assert.throws(() => generateBundleKey(dir, '../x'), /key name "\.\.\/x" must be/);
   });
 });

@@ -130,6 +130,13 @@ describe('payload refusals', () => {
     await assertRefused(loadBundle(f.dir, f.options), 'bundle', new RegExp(`${MODULE_B}: is 37 bytes but bundle\\.json lists files\\["${MODULE_B}"\\]\\.size 36`));
   });
 
+  it('checks every size before hashing any file', async () => {
+    const f = await signedBundle();
+    writeFileSync(join(f.dir, MODULE_A), 'module for build X\n');
+    appendFileSync(join(f.dir, MODULE_B), 'x');
+    await assertRefused(loadBundle(f.dir, f.options), 'bundle', new RegExp(`${MODULE_B}: is 37 bytes but`));
+  });
+
   it('refuses a signed manifest that lies about a size', async () => {
     const f = await signedBundle();
     resignManifest(f.dir, f.key.privateKeyFile, (m) => void (m.files[MODULE_A].size = 18));
