@@ -187,15 +187,16 @@ int cmd_apply(json_t *j, int argc, char **argv) {
     json_str(j, "step", "transition");
     json_str(j, "status", "failed");
     json_str(j, "detail", "not finished in time: reversing");
-    lp_blocking_tasks(j, "blocking", 1);
+    char blocking[400];
+    lp_blocking_tasks(j, "blocking", 1, blocking, sizeof blocking);
     json_end_line(j);
     if (lp_disable_and_unload(j, a.patch, a.timeout_ms) != 0) {
       journal_append(j, a.op, "rollback-failed", a.bundle, a.serial, a.patch, sha_of(a.module));
       return 1;
     }
     journal_append(j, a.op, "reverted", a.bundle, a.serial, a.patch, sha_of(a.module));
-    return failf(j, "transition-timeout", "the livepatch transition of %s did not finish within %ld s (tasks still running the old code are listed in the transition step); it was reversed and unloaded: the host is unpatched",
-                 a.patch, a.timeout_ms / 1000);
+    return failf(j, "transition-timeout", "the livepatch transition of %s did not finish within %ld s; blocking: %s; it was reversed and unloaded: the host is unpatched",
+                 a.patch, a.timeout_ms / 1000, blocking[0] ? blocking : "no task found");
   }
   snprintf(detail, sizeof detail, "%lld ms", now_ms() - started);
   step(j, "transition", "ok", detail);

@@ -44,7 +44,8 @@ bool lp_exists(const char *patch);
 long lp_value(const char *patch, const char *file);
 bool lp_objects_patched(const char *patch, char *why, size_t why_len);
 bool lp_any_transition(char *which, size_t len);
-void lp_blocking_tasks(json_t *j, const char *key, int target);
+/* Lists the tasks not yet at `target` as JSON under `key`, and as "pid N (comm), …" in summary. */
+void lp_blocking_tasks(json_t *j, const char *key, int target, char *summary, size_t summary_len);
 int lp_disable_and_unload(json_t *j, const char *patch, long timeout_ms);
 
 /* commands */

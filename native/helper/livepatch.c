@@ -75,7 +75,9 @@ bool lp_any_transition(char *which, size_t len) {
 
 /* Tasks whose /proc/<pid>/task/<tid>/patch_state is not yet `target` (1 while patching, 0 while
  * unpatching): the ones blocking a transition. */
-void lp_blocking_tasks(json_t *j, const char *key, int target) {
+void lp_blocking_tasks(json_t *j, const char *key, int target, char *summary, size_t summary_len) {
+  size_t used = 0;
+  if (summary_len) summary[0] = 0;
   json_open(j, key, '[');
   DIR *proc = opendir("/proc");
   struct dirent *p;
@@ -96,6 +98,10 @@ void lp_blocking_tasks(json_t *j, const char *key, int target) {
       char *comm = read_small_file(path, 64);
       snprintf(path, sizeof path, "%s/%s/stack", tasks, t->d_name);
       char *stack = read_small_file(path, 2048);
+      if (used + 1 < summary_len) {
+        int n = snprintf(summary + used, summary_len - used, "%spid %s (%s)", used ? ", " : "", t->d_name, comm ? comm : "?");
+        if (n > 0) used += (size_t)n < summary_len - used ? (size_t)n : summary_len - used - 1;
+      }
       json_open(j, NULL, '{');
       json_int(j, "pid", atol(t->d_name));
       json_str(j, "comm", comm ? comm : "?");
@@ -133,13 +139,14 @@ int lp_disable_and_unload(json_t *j, const char *patch, long timeout_ms) {
     json_begin_line(j);
     json_str(j, "type", "result");
     json_bool(j, "ok", false);
+    char msg[600];
+    char tasks[300];
+    lp_blocking_tasks(j, "blocking", 0, tasks, sizeof tasks);
+    snprintf(msg, sizeof msg, "livepatch %s is still in transition after %ld s of disabling; blocking: %s. Nothing more is done automatically (force is never written)", patch, timeout_ms / 1000, tasks[0] ? tasks : "no task found");
     json_open(j, "error", '{');
     json_str(j, "code", "rollback-failed");
-    char msg[600];
-    snprintf(msg, sizeof msg, "livepatch %s is still in transition after %ld s of disabling; the tasks listed in `blocking` have not switched back. Nothing more is done automatically (force is never written)", patch, timeout_ms / 1000);
     json_str(j, "message", msg);
     json_close(j, '}');
-    lp_blocking_tasks(j, "blocking", 0);
     json_end_line(j);
     return 1;
   }

@@ -16,6 +16,7 @@ export const PLAN_OPTIONS: Options = {
   bundle: { type: 'string', short: 'b' },
   'allow-downgrade': { type: 'boolean' },
   'replace-foreign': { type: 'boolean' },
+  rollback: { type: 'boolean' },
 };
 
 export const PLAN_HELP = [
@@ -37,8 +38,8 @@ export function bundleDir(ctx: CommandContext): string {
 export const planCommand: Command = {
   name: 'plan',
   summary: 'show what a bundle would do on every targeted host (changes nothing)',
-  usage: 'fleetpatch plan -i PATH --bundle DIR [--limit PATTERN] [--forks N] [--json]',
-  details: [PLAN_HELP, '', 'Gathers facts over SSH (pushing only the helper into its cache), then plans each machine:', 'apply, already-applied, not-applicable: <reason>, or unreachable. Exit 0 when no host is unreachable.'].join('\n'),
+  usage: 'fleetpatch plan -i PATH --bundle DIR [--limit PATTERN] [--rollback] [--forks N] [--json]',
+  details: [PLAN_HELP, '  --rollback             plan rolling the bundle back instead', '', 'Gathers facts over SSH (pushing only the helper into its cache), then plans each machine:', 'apply, already-applied, not-applicable: <reason>, or unreachable. Exit 0 when no host is unreachable.'].join('\n'),
   options: PLAN_OPTIONS,
   async run(ctx) {
     const config = configFrom(ctx);
@@ -47,7 +48,7 @@ export const planCommand: Command = {
     const db = openDatabase(config.database);
     try {
       const facts = await gatherFacts(targets, { config, db });
-      const plans = planFleet(bundle, 'apply', facts, (id) => appliedByMachine(db, id), {
+      const plans = planFleet(bundle, ctx.values.rollback === true ? 'rollback' : 'apply', facts, (id) => appliedByMachine(db, id), {
         allowDowngrade: ctx.values['allow-downgrade'] === true,
         replaceForeign: ctx.values['replace-foreign'] === true,
       });

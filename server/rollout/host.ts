@@ -8,6 +8,7 @@ import { saveFacts } from '../db/hosts.ts';
 import { appliedByMachine, forgetPatch, recordPatch } from '../db/runs.ts';
 import { AppError, errorInfo } from '../errors.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
+import type { HelperLine } from '../helper/protocol.ts';
 import { payloadPath, runHelper, type Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import { planHost, type RunKind } from '../plan/index.ts';
@@ -38,6 +39,11 @@ export interface HostOutcome {
 
 const HELPER_TIMEOUT_MS = 10 * 60_000;
 
+/** Steps the helper reported (disable, unload, reconcile…), stored like the controller's own. */
+function recordRemoteSteps(rec: RunRecorder, hostResultId: number, host: string, lines: HelperLine[]): void {
+  for (const l of lines) if (l.type === 'step') rec.remoteStep(hostResultId, host, String(l.step), String(l.status), typeof l.detail === 'string' ? l.detail : null);
+}
+
 export async function runHost(t: TargetHost, hostResultId: number, ctx: HostContext): Promise<HostOutcome> {
   const { rec } = ctx;
   const finish = (state: HostState, reason: string | null, extra: { hostId?: number; opId?: string } = {}): HostOutcome => {
@@ -62,7 +68,10 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     if (owner && owner !== t.name) return finish('skipped', `same machine as ${owner} (machine-id ${facts.machine_id}): patched once, under ${owner}`, { hostId: hostId! });
     ctx.machines.set(facts.machine_id, t.name);
     if (facts.journal.some((e) => IN_FLIGHT.has(e.state))) {
-      await step('reconcile', () => runHelper(conn, ['reconcile', '--timeout', String(timeoutSeconds(ctx))], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({ output: r.lines.map((l) => JSON.stringify(l)).join('\n') }));
+      const r = await step('reconcile', () => runHelper(conn, ['reconcile', '--timeout', String(timeoutSeconds(ctx))], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
+        detail: r.lines.filter((l) => l.type === 'reconcile').map((l) => `${String(l.op)}: ${String(l.from)} → rolled back`).join('; '),
+      }));
+      recordRemoteSteps(rec, hostResultId, t.name, r.lines);
       facts = await readFacts();
     }
     const plan = await step('plan', async () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions), (p) => ({
@@ -114,7 +123,7 @@ async function apply(conn: SshConnection, t: TargetHost, hostResultId: number, c
           if (line.type === 'step') rec.remoteStep(hostResultId, t.name, String(line.step), String(line.status), typeof line.detail === 'string' ? line.detail : null, line.blocking ? JSON.stringify(line.blocking) : null);
           if (line.type !== 'awaiting-verdict') return;
           verdict = rec
-            .step(hostResultId, t.name, 'check', () => runChecks(conn, m.checks), (c) => ({ detail: c.ok ? `${m.checks.length} checks passed` : 'a check failed', output: c.report }))
+            .step(hostResultId, t.name, 'check', () => runChecks(conn, m.checks), (c) => ({ detail: c.ok ? `${m.checks.length} checks passed` : 'a check failed', output: c.report, failed: !c.ok }))
             .then((c) => {
               if (!c.ok) checkFailure = c.report.split('\n').find((l) => l.includes('FAILED')) ?? 'a check failed';
               channel.end(c.ok ? 'commit\n' : 'rollback\n');
@@ -158,9 +167,10 @@ async function verifyRolledBack(t: TargetHost, hostResultId: number, ctx: HostCo
 
 async function rollback(conn: SshConnection, t: TargetHost, hostResultId: number, ctx: HostContext, opId: string, hostId: number, finish: Finish, readFacts: ReadFacts): Promise<HostOutcome> {
   try {
-    await ctx.rec.step(hostResultId, t.name, 'rollback', () => runHelper(conn, ['rollback', ...opArgs(ctx, opId)], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
-      output: r.lines.map((l) => JSON.stringify(l)).join('\n'),
+    const r = await ctx.rec.step(hostResultId, t.name, 'rollback', () => runHelper(conn, ['rollback', ...opArgs(ctx, opId)], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
+      detail: String(r.result.outcome),
     }));
+    recordRemoteSteps(ctx.rec, hostResultId, t.name, r.lines);
   } catch (err) {
     const info = errorInfo(err);
     if (info.code === 'rollback-failed') return finish('rollback-failed', info.message, { hostId, opId });

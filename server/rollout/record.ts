@@ -31,13 +31,13 @@ export class RunRecorder {
   }
 
   /** Runs `fn` as a step; its result's `detail`/`output` are stored, a throw marks it failed. */
-  async step<T>(hostResultId: number, host: string, name: string, fn: () => Promise<T>, describe?: (v: T) => { detail?: string; output?: string }): Promise<T> {
+  async step<T>(hostResultId: number, host: string, name: string, fn: () => Promise<T>, describe?: (v: T) => { detail?: string; output?: string; failed?: boolean }): Promise<T> {
     const row = insertStep(this.db, { hostResultId, name, status: 'running', startedAt: new Date() });
     this.event('step', { host, step: name, status: 'running' }, hostResultId);
     try {
       const value = await fn();
       const d = describe?.(value) ?? {};
-      this.finishStep(row.id, hostResultId, host, name, 'ok', d.detail ?? null, d.output ?? null);
+      this.finishStep(row.id, hostResultId, host, name, d.failed ? 'failed' : 'ok', d.detail ?? null, d.output ?? null);
       return value;
     } catch (err) {
       this.finishStep(row.id, hostResultId, host, name, 'failed', err instanceof Error ? err.message : String(err), null);

@@ -8,7 +8,7 @@ import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { insertHostResult, insertRun, runHostResults, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
-import { EXIT } from '../errors.ts';
+import { AppError, EXIT } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import type { RunKind } from '../plan/index.ts';
@@ -65,7 +65,12 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, hosts: req.targets.length });
   const rows = req.targets.map((t) => insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' }));
   const payloads = new Map<string, Payload>();
-  for (const [path, f] of bundle.files) payloads.set(path, { sha256: f.sha256, bytes: readFileSync(f.absPath) });
+  for (const [path, f] of bundle.files) {
+    const bytes = readFileSync(f.absPath);
+    // the bundle was verified when loaded; refuse a file changed on disk since then
+    if (createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw new AppError('bundle', `${f.absPath} changed after the bundle was verified; nothing was started`);
+    payloads.set(path, { sha256: f.sha256, bytes });
+  }
   const pool = new ConnectionPool({ knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs });
   const heartbeat = setInterval(() => updateRun(db, run.id, { heartbeatAt: new Date() }), 5_000);
   const queue = new PQueue({ concurrency: config.forks });
