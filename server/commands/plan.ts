@@ -16,7 +16,6 @@ export const PLAN_OPTIONS: Options = {
   bundle: { type: 'string', short: 'b' },
   'allow-downgrade': { type: 'boolean' },
   'replace-foreign': { type: 'boolean' },
-  rollback: { type: 'boolean' },
 };
 
 export const PLAN_HELP = [
@@ -40,7 +39,7 @@ export const planCommand: Command = {
   summary: 'show what a bundle would do on every targeted host (changes nothing)',
   usage: 'fleetpatch plan -i PATH --bundle DIR [--limit PATTERN] [--rollback] [--forks N] [--json]',
   details: [PLAN_HELP, '  --rollback             plan rolling the bundle back instead', '', 'Gathers facts over SSH (pushing only the helper into its cache), then plans each machine:', 'apply, already-applied, not-applicable: <reason>, or unreachable. Exit 0 when no host is unreachable.'].join('\n'),
-  options: PLAN_OPTIONS,
+  options: { ...PLAN_OPTIONS, rollback: { type: 'boolean' } },
   async run(ctx) {
     const config = configFrom(ctx);
     const bundle = await bundleFrom(ctx, bundleDir(ctx), config);
