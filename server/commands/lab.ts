@@ -2,31 +2,37 @@
 import { resolve } from 'node:path';
 import { AppError, EXIT } from '../errors.ts';
 import { DEFAULT_LAB_DIR, LAB_PORT, labDown, labKill, labStart, labStatus, labUp, type HostStatus } from '../lab/index.ts';
+import { MAX_VMS } from '../lab/vm.ts';
 import { intOption } from './common.ts';
 import { table } from './table.ts';
 import type { Command } from './types.ts';
 
 export const labCommand: Command = {
   name: 'lab',
-  summary: 'run a local lab fleet of real OpenSSH hosts (needs root)',
-  usage: 'fleetpatch lab up [--hosts N] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST',
+  summary: 'run a local lab fleet of real OpenSSH hosts and real-kernel VMs (needs root)',
+  usage: 'fleetpatch lab up [--hosts N] [--vms K] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST',
   details: [
-    '  up              start N namespace hosts (default 5), or reuse and grow the lab in D',
-    '  down            stop every host (processes, mounts, namespaces); --purge also deletes D',
-    '  status          which hosts run',
-    '  kill HOST       power a host off (every process in it dies at once)',
-    '  start HOST      boot a killed host again',
+    '  up              start N namespace hosts (default 5) and K VMs (default 0), or reuse and',
+    '                  grow the lab in D (running hosts and VMs are kept as they are)',
+    '  down            stop every host (processes, mounts, namespaces) and VM (qemu);',
+    '                  --purge also deletes D',
+    '  status          which hosts and VMs run',
+    '  kill HOST       power a host or VM off (every process in it dies at once)',
+    '  start HOST      boot a killed host again; a VM boots afresh (a real reboot)',
     '  --dir D         lab directory (default .lab)',
-    '  --port P        SSH port of every host of a new lab (default 2222)',
+    '  --port P        SSH port of every host and VM of a new lab (default 2222)',
     '',
     'Each host is an sshd on its own loopback address (127.0.1.K:2222) in its own PID, mount and',
-    'UTS namespaces, with private overlays of /etc, /usr, /opt, /var/lib and /var/cache. `lab up`',
+    'UTS namespaces, with private overlays of /etc, /usr, /opt, /var/lib and /var/cache. Each VM',
+    '(vm-01…, group vms) is qemu booting Debian\'s own kernel with livepatch support, reached at',
+    '127.0.2.K:2222; `sh native/lab/setup.sh` prepares its kernel once. `lab up`',
     'writes D/inventory.ini, D/known_hosts, D/id_ed25519 and D/fleetpatch.json, so',
     '  FLEETPATCH_CONFIG=D/fleetpatch.json fleetpatch facts -i D/inventory.ini',
     'uses the lab like a real fleet, with strict host key checking.',
   ].join('\n'),
   options: {
     hosts: { type: 'string', short: 'n' },
+    vms: { type: 'string' },
     dir: { type: 'string', short: 'd' },
     port: { type: 'string', short: 'p' },
     purge: { type: 'boolean' },
@@ -40,10 +46,17 @@ export const labCommand: Command = {
     };
     switch (action) {
       case 'up': {
-        const count = intOption('--hosts', (ctx.values.hosts as string | undefined) ?? '5', 1, 2000);
+        const vms = intOption('--vms', (ctx.values.vms as string | undefined) ?? '0', 0, MAX_VMS);
+        const count = intOption('--hosts', (ctx.values.hosts as string | undefined) ?? '5', 0, 2000);
         const port = intOption('--port', (ctx.values.port as string | undefined) ?? String(LAB_PORT), 1, 65535);
-        const status = await labUp(dir, count, port);
-        ctx.out(ctx.json ? JSON.stringify({ dir, hosts: status }, null, 2) : `${formatStatus(status)}\n\nLab in ${dir}: ${status.length} hosts up.\nUse it:  FLEETPATCH_CONFIG=${dir}/fleetpatch.json npx fleetpatch facts -i ${dir}/inventory.ini`);
+        const status = await labUp(dir, count, port, vms);
+        const up = status.filter((h) => h.kind === 'namespace').length;
+        const upVms = status.length - up;
+        ctx.out(
+          ctx.json
+            ? JSON.stringify({ dir, hosts: status }, null, 2)
+            : `${formatStatus(status)}\n\nLab in ${dir}: ${up} hosts${upVms ? ` and ${upVms} VMs` : ''} up.\nUse it:  FLEETPATCH_CONFIG=${dir}/fleetpatch.json npx fleetpatch facts -i ${dir}/inventory.ini`,
+        );
         return EXIT.ok;
       }
       case 'down':
@@ -73,7 +86,7 @@ export const labCommand: Command = {
 
 function formatStatus(hosts: HostStatus[]): string {
   return table(
-    ['HOST', 'ADDRESS', 'STATE', 'PID'],
-    hosts.map((h) => [h.name, `${h.address}:${h.port}`, h.running ? 'running' : 'stopped', h.pid === null ? '-' : String(h.pid)]),
+    ['HOST', 'KIND', 'ADDRESS', 'STATE', 'PID'],
+    hosts.map((h) => [h.name, h.kind, `${h.address}:${h.port}`, h.running ? 'running' : 'stopped', h.pid === null ? '-' : String(h.pid)]),
   );
 }

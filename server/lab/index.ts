@@ -1,16 +1,23 @@
-/** The lab fleet: `fleetpatch lab up | down | status | kill | start`. */
+/** The lab fleet: `fleetpatch lab up | down | status | kill | start`. Namespace hosts (lab-NN)
+ * and qemu VMs with a real Debian kernel (vm-NN), side by side in one inventory. */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import { run } from './exec.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
 import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
+import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
 
 export const DEFAULT_LAB_DIR = '.lab';
 export const LAB_PORT = 2222;
 const BOOT_TIMEOUT_MS = 30_000;
+/** TCG boots take 3–8 s alone; several at once on 2 cores, or a busy machine, take longer. */
+const VM_BOOT_TIMEOUT_MS = 90_000;
+
+export type LabHostKind = 'namespace' | 'vm';
 
 export interface HostStatus extends LabHost {
+  kind: LabHostKind;
   running: boolean;
   pid: number | null;
 }
@@ -27,65 +34,112 @@ function requireState(labDir: string): LabState {
   return state;
 }
 
-function findHost(state: LabState, name: string, labDir: string): LabHost {
+function findHost(state: LabState, name: string, labDir: string): { host: LabHost; kind: LabHostKind } {
   const host = state.hosts.find((h) => h.name === name);
-  if (!host) throw new AppError('usage', `no lab host ${name} in ${labDir} (hosts: ${state.hosts.map((h) => h.name).join(', ')})`);
-  return host;
+  if (host) return { host, kind: 'namespace' };
+  const vm = state.vms?.find((v) => v.name === name);
+  if (vm) return { host: vm, kind: 'vm' };
+  const names = [...state.hosts, ...(state.vms ?? [])].map((h) => h.name).join(', ');
+  throw new AppError('usage', `no lab host ${name} in ${labDir} (hosts: ${names})`);
 }
 
-/** Starts a lab of `count` hosts, or reuses (and grows) the one already in `dir`. */
-export async function labUp(dir: string, count: number, port = LAB_PORT): Promise<HostStatus[]> {
+/** Boots a VM and waits until it answers SSH; its index (1-based) only chooses its MAC. */
+async function startVm(labDir: string, vm: LabHost, index: number): Promise<void> {
+  await bootVm(labDir, vm, labKernel(), index);
+  await waitForVm(labDir, vm, VM_BOOT_TIMEOUT_MS);
+}
+
+const vmIndex = (state: LabState, name: string) => (state.vms ?? []).findIndex((v) => v.name === name) + 1;
+
+/** Starts a lab of `count` namespace hosts and `vms` VMs, or reuses (and grows) the one already
+ * in `dir`: running hosts and VMs are left as they are, stopped ones are started. */
+export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0): Promise<HostStatus[]> {
   requireRoot();
-  if (!Number.isInteger(count) || count < 1 || count > 2000) throw new AppError('usage', `--hosts must be an integer from 1 to 2000, got ${count}`);
+  if (!Number.isInteger(count) || count < 0 || count > 2000) throw new AppError('usage', `--hosts must be an integer from 0 to 2000, got ${count}`);
+  if (!Number.isInteger(vms) || vms < 0 || vms > MAX_VMS) throw new AppError('usage', `--vms must be an integer from 0 to ${MAX_VMS}, got ${vms}`);
   const labDir = resolve(dir);
   const overlaid = ['/etc', '/usr', '/opt', '/var/lib', '/var/cache', '/mnt'].find((d) => labDir === d || labDir.startsWith(`${d}/`));
   if (overlaid) throw new AppError('usage', `lab directory ${labDir} is under ${overlaid}, which every lab host overlays; choose another --dir`);
+  const state = readState(labDir) ?? { version: 1, hosts: [], vms: [] };
+  const vmList = (state.vms ??= []);
+  const labPort = state.hosts[0]?.port ?? vmList[0]?.port ?? port;
+  for (let i = state.hosts.length + 1; i <= count; i++) state.hosts.push(labHost(i, labPort));
+  for (let i = vmList.length + 1; i <= vms; i++) vmList.push(vmHost(i, labPort));
+  if (state.hosts.length + vmList.length === 0) throw new AppError('usage', 'a lab needs at least one host or VM (--hosts N, --vms K)');
+  const clash = vmList.find((v) => state.hosts.some((h) => h.address === v.address && h.port === v.port));
+  if (clash) throw new AppError('usage', `${clash.name} would share ${clash.address}:${clash.port} with a namespace host (more than 254 hosts); use fewer hosts or another lab`);
+  if (vmList.length) labKernel(); // refuse early when the VM kernel is not prepared
   mkdirSync(labDir, { recursive: true, mode: 0o700 });
-  const state = readState(labDir) ?? { version: 1, hosts: [] };
-  for (let i = state.hosts.length + 1; i <= count; i++) state.hosts.push(labHost(i, state.hosts[0]?.port ?? port));
   const keyFile = join(labDir, 'id_ed25519');
   if (!existsSync(keyFile)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fleetpatch-lab-client', '-f', keyFile]);
   const publicKey = readFileSync(`${keyFile}.pub`, 'utf8');
-  await Promise.all(state.hosts.map((h) => prepareHost(labDir, h, publicKey)));
+  await Promise.all([...state.hosts.map((h) => prepareHost(labDir, h, publicKey)), ...vmList.map((v) => prepareVm(labDir, v, publicKey))]);
   writeState(labDir, state);
-  writeControllerFiles(labDir, state.hosts);
-  await Promise.all(
-    state.hosts.map(async (h) => {
+  writeControllerFiles(labDir, state.hosts, vmList);
+  // VMs first: their boots are the long pole, and they run while the namespace hosts start.
+  await Promise.all([
+    ...vmList.map(async (v, i) => {
+      if (vmPid(labDir, v.name) === null) await startVm(labDir, v, i + 1);
+    }),
+    ...state.hosts.map(async (h) => {
       if (runningPid(labDir, h.name) !== null) return;
       bootHost(labDir, h);
       await waitForSsh(h, BOOT_TIMEOUT_MS, () => runningPid(labDir, h.name) !== null);
     }),
-  );
+  ]);
   return labStatus(labDir);
 }
 
 export function labStatus(dir: string): HostStatus[] {
   const labDir = resolve(dir);
-  return requireState(labDir).hosts.map((h) => {
-    const pid = runningPid(labDir, h.name);
-    return { ...h, running: pid !== null, pid };
-  });
+  const state = requireState(labDir);
+  return [
+    ...state.hosts.map((h): HostStatus => {
+      const pid = runningPid(labDir, h.name);
+      return { ...h, kind: 'namespace', running: pid !== null, pid };
+    }),
+    ...(state.vms ?? []).map((v): HostStatus => {
+      const pid = vmPid(labDir, v.name);
+      return { ...v, kind: 'vm', running: pid !== null, pid };
+    }),
+  ];
 }
 
-/** Stops every host; with `purge`, also deletes the lab directory. */
+/** Stops every host and VM (no qemu of this lab survives it); with `purge`, also deletes the
+ * lab directory. */
 export async function labDown(dir: string, purge = false): Promise<void> {
   requireRoot();
   const labDir = resolve(dir);
   const state = readState(labDir);
-  if (state) await Promise.all(state.hosts.map((h) => killHost(labDir, h)));
+  if (state) await Promise.all([...state.hosts.map((h) => killHost(labDir, h)), ...(state.vms ?? []).map((v) => killVm(labDir, v))]);
+  if (existsSync(labDir)) {
+    // a qemu whose pidfile was lost or overwritten is still this lab's: power it off too
+    for (const pid of labQemuPids(labDir)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && labQemuPids(labDir).length; i++) await new Promise((r) => setTimeout(r, 50));
+  }
   if (purge && existsSync(labDir)) rmSync(labDir, { recursive: true, force: true });
 }
 
+/** Powers a host or VM off (every process of a host dies at once; a VM's qemu is SIGKILLed). */
 export async function labKill(dir: string, name: string): Promise<boolean> {
   requireRoot();
   const labDir = resolve(dir);
-  return killHost(labDir, findHost(requireState(labDir), name, labDir));
+  const { host, kind } = findHost(requireState(labDir), name, labDir);
+  return kind === 'vm' ? killVm(labDir, host) : killHost(labDir, host);
 }
 
+/** Boots a killed host again (its disk state kept), or a VM (a real reboot: a fresh root file
+ * system, no livepatch loaded). */
 export async function labStart(dir: string, name: string): Promise<boolean> {
   requireRoot();
   const labDir = resolve(dir);
-  const host = findHost(requireState(labDir), name, labDir);
+  const state = requireState(labDir);
+  const { host, kind } = findHost(state, name, labDir);
+  if (kind === 'vm') {
+    if (vmPid(labDir, name) !== null) return false;
+    await startVm(labDir, host, vmIndex(state, name));
+    return true;
+  }
   if (runningPid(labDir, name) !== null) return false;
   bootHost(labDir, host);
   await waitForSsh(host, BOOT_TIMEOUT_MS, () => runningPid(labDir, name) !== null);

@@ -1,6 +1,6 @@
 /** Test support: a lab of real OpenSSH namespace hosts in a temporary directory, plain `ssh` to
  * its hosts, and the CLI run in-process. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,40 @@ export function processesMounting(path: string): number[] {
     try {
       if (/^State:\s+Z/m.test(readFileSync(`/proc/${entry}/status`, 'utf8'))) continue;
       if (readFileSync(`/proc/${entry}/mountinfo`, 'utf8').includes(path)) pids.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** The lab's VMs (vm-01…), from its state. */
+export function labVms(dir: string): LabHost[] {
+  return readState(dir)!.vms ?? [];
+}
+
+/** Plain OpenSSH like `ssh()`, feeding `input` to the remote command's stdin (an upload over
+ * exec, as the guests have no sftp-server); returns stdout, stderr and the exit status. */
+export function sshRun(dir: string, host: LabHost, command: string, input?: Buffer | string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(
+    'ssh',
+    ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command],
+    { encoding: 'utf8', ...(input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input }) },
+  );
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Live (non-zombie) qemu processes whose command line mentions `path`. */
+export function qemuProcesses(path: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.startsWith('qemu-system') && !cmdline.includes('/qemu-system')) continue;
+      if (!cmdline.includes(path)) continue;
+      if (/^State:\s+Z/m.test(readFileSync(`/proc/${entry}/status`, 'utf8'))) continue;
+      pids.push(Number(entry));
     } catch {
       // the process exited while we looked
     }
