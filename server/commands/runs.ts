@@ -41,7 +41,8 @@ export const showCommand: Command = {
       const hosts = runHostResults(db, id).map((h) => ({ ...h, steps: hostSteps(db, h.id) }));
       if (ctx.json) ctx.out(JSON.stringify({ run, hosts }, null, 2));
       else {
-        const lines = [`Run ${run.id}: ${run.kind} ${run.bundleId} serial ${run.bundleSerial} — ${run.state} (started by ${run.startedBy} at ${run.createdAt.toISOString()})`, '', formatHostResults(hosts), ''];
+        const signed = run.bundleKeyId ? `signed by key ${run.bundleKeyId}` : 'UNSIGNED (--allow-unsigned)';
+        const lines = [`Run ${run.id}: ${run.kind} ${run.bundleId} serial ${run.bundleSerial} (${signed}) — ${run.state} (started by ${run.startedBy} at ${run.createdAt.toISOString()})`, '', formatHostResults(hosts), ''];
         for (const h of hosts) {
           lines.push(`${h.inventoryName}:`);
           for (const s of h.steps) lines.push(`  ${s.name.padEnd(16)} ${s.status.padEnd(7)} ${s.detail ?? ''}`);

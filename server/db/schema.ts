@@ -40,6 +40,8 @@ export const runs = sqliteTable('runs', {
   bundleSerial: integer('bundle_serial').notNull(),
   bundleSha256: text('bundle_sha256').notNull(),
   bundleTitle: text('bundle_title').notNull(),
+  /** The trusted key that signed the bundle; null for an unsigned bundle run with --allow-unsigned. */
+  bundleKeyId: text('bundle_key_id'),
   /** {inventories: string[], pattern: string} */
   target: text('target', { mode: 'json' }).notNull(),
   inventoryHash: text('inventory_hash').notNull(),

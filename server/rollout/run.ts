@@ -52,6 +52,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     bundleSerial: m.serial,
     bundleSha256: bundle.sha256,
     bundleTitle: m.title,
+    bundleKeyId: bundle.keyId,
     target: { inventories: req.inventories, pattern: req.pattern },
     inventoryHash: inventoryHash(req.inventories),
     strategy: { forks: config.forks },
@@ -62,7 +63,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     createdAt: new Date(),
   });
   const rec = new RunRecorder(db, run.id, req.onEvent);
-  rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, hosts: req.targets.length });
+  rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, signedBy: bundle.keyId, hosts: req.targets.length });
   const rows = req.targets.map((t) => insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' }));
   const payloads = new Map<string, Payload>();
   for (const [path, f] of bundle.files) {

@@ -1,0 +1,1 @@
+ALTER TABLE `runs` ADD `bundle_key_id` text;
