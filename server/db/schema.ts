@@ -40,7 +40,7 @@ export const runs = sqliteTable('runs', {
   bundleSerial: integer('bundle_serial').notNull(),
   bundleSha256: text('bundle_sha256').notNull(),
   bundleTitle: text('bundle_title').notNull(),
-  /** The trusted key that signed the bundle; null for an unsigned bundle run with --allow-unsigned. */
+  /** The trusted key that signed the bundle; null for an unsigned one (a command-line-only override). */
   bundleKeyId: text('bundle_key_id'),
   /** {inventories: string[], pattern: string} */
   target: text('target', { mode: 'json' }).notNull(),
