@@ -61,6 +61,12 @@ for path in $order; do
   echo "$path" >> etc/fleetpatch/modules
 done
 
+# modules.dep & co. for the modules present, so busybox modprobe/modinfo work in the guest
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+  [ -f "$mods/$f" ] && cp "$mods/$f" "lib/modules/$rel/$f"
+done
+depmod -b "$stage" "$rel"
+
 cp "$here/init" init
 cp "$here/ready" etc/fleetpatch/ready
 chmod 755 init etc/fleetpatch/ready
