@@ -12,6 +12,7 @@
 # release. Once done for a release it is not redone; the release chosen is remembered in
 # CACHE_DIR/release (delete that file to pick the newest again).
 set -eu
+exec 3>&1 1>&2 # stdout carries only the release; apt's chatter goes to stderr
 cache=$1
 mkdir -p "$cache"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
@@ -27,7 +28,7 @@ if [ -z "$rel" ]; then
   [ -n "$rel" ] || { echo "kernel: apt offers no linux-headers-6.1.0-N-amd64" >&2; exit 2; }
 fi
 kdir=$cache/kernel/$rel
-if [ -f "$kdir/done" ] && headers_ok "$rel"; then echo "$rel"; exit 0; fi
+if [ -f "$kdir/done" ] && headers_ok "$rel"; then echo "$rel" >&3; exit 0; fi
 
 echo "kernel: preparing $rel in $kdir" >&2
 if ! headers_ok "$rel"; then
@@ -48,7 +49,8 @@ if [ -z "$deb" ]; then
     apt-get update -qq
     (cd "$cache/debs" && apt-get download "linux-image-$rel=$version")
   }
-  deb=$(ls "$cache/debs"/linux-image-"$rel"_*_amd64.deb | head -n 1)
+  deb=$cache/debs/linux-image-${rel}_${version}_amd64.deb
+  [ -f "$deb" ] || { echo "kernel: apt-get download gave no $deb" >&2; exit 1; }
 fi
 
 rm -rf "$kdir"
@@ -80,4 +82,4 @@ echo "$banner" | sed 's/.*) \(#.*\)$/\1/' > "$kdir/uname-v"
 echo "$version" > "$kdir/version"
 touch "$kdir/done"
 echo "$rel" > "$cache/release"
-echo "$rel"
+echo "$rel" >&3
