@@ -114,7 +114,13 @@ export async function labDown(dir: string, purge = false): Promise<void> {
   if (state) await Promise.all([...state.hosts.map((h) => killHost(labDir, h)), ...(state.vms ?? []).map((v) => killVm(labDir, v))]);
   if (existsSync(labDir)) {
     // a qemu whose pidfile was lost or overwritten is still this lab's: power it off too
-    for (const pid of labQemuPids(labDir)) process.kill(pid, 'SIGKILL');
+    for (const pid of labQemuPids(labDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // it exited meanwhile
+      }
+    }
     for (let i = 0; i < 100 && labQemuPids(labDir).length; i++) await new Promise((r) => setTimeout(r, 50));
   }
   if (purge && existsSync(labDir)) rmSync(labDir, { recursive: true, force: true });
