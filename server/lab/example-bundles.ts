@@ -16,6 +16,11 @@ interface ModulesJson {
   modules: { name: string; file: string; fleetpatchBuildId: string }[];
 }
 
+/** native/livepatch/catalog.json: each example module's effect and checks. */
+interface Catalog {
+  modules: { name: string; checks: { argv: string[]; exitCode: number; stdout: string }[] }[];
+}
+
 interface Example {
   /** Directory name under D/bundles/. */
   name: string;
@@ -27,29 +32,24 @@ interface Example {
   timeout?: number;
   /** The build-id the manifest declares: the module's own unless a test needs a lie. */
   declareBuildId?: 'module' | 'kernel';
-  checks: { argv: string[]; exitCode: number; stdoutContains?: string; stdoutNotContains?: string; stdoutEquals?: string }[];
 }
 
-const cmdlineHas = (marker: string) => [{ argv: ['cat', '/proc/cmdline'], exitCode: 0, stdoutContains: marker }];
-
-/** What each example module does is documented in native/livepatch/README.md. */
 export const EXAMPLES: Example[] = [
-  { name: 'good', id: 'fp-demo-good', serial: 1, module: 'fp_good', title: 'Demo: /proc/cmdline shows a livepatch marker', checks: cmdlineHas('fleetpatch-livepatch-good') },
-  { name: 'checkfail', id: 'fp-demo-checkfail', serial: 1, module: 'fp_checkfail', title: 'Demo: loads cleanly, then its check fails', checks: [{ argv: ['head', '-c', '13', '/proc/version'], exitCode: 0, stdoutEquals: 'Linux version' }] },
-  { name: 'stall', id: 'fp-demo-stall', serial: 1, module: 'fp_stall', title: 'Demo: a transition that never finishes', timeout: 5, checks: [] },
-  { name: 'wrongbuild', id: 'fp-demo-wrongbuild', serial: 1, module: 'fp_wrongbuild', title: 'Demo: a module for another build of the same release', checks: cmdlineHas('fleetpatch-livepatch-wrongbuild') },
-  {
-    name: 'wrongbuild-lying',
-    id: 'fp-demo-wrongbuild-lying',
-    serial: 1,
-    module: 'fp_wrongbuild',
-    title: 'TEST ONLY: declares the running kernel\'s build-id for a module built for another',
-    declareBuildId: 'kernel',
-    checks: cmdlineHas('fleetpatch-livepatch-wrongbuild'),
-  },
-  { name: 'cumulative-v1', id: 'fp-demo-cumulative', serial: 1, module: 'fp_cumulative_v1', title: 'Demo: cumulative patch v1', replace: true, checks: cmdlineHas('fleetpatch-livepatch-cumulative-v1') },
-  { name: 'cumulative-v2', id: 'fp-demo-cumulative', serial: 2, module: 'fp_cumulative_v2', title: 'Demo: cumulative patch v2 (replaces v1)', replace: true, checks: cmdlineHas('fleetpatch-livepatch-cumulative-v2') },
+  { name: 'good', id: 'fp-demo-good', serial: 1, module: 'fp_good', title: 'Demo: /proc/cmdline shows a livepatch marker' },
+  { name: 'checkfail', id: 'fp-demo-checkfail', serial: 1, module: 'fp_checkfail', title: 'Demo: loads cleanly, then its check fails' },
+  { name: 'stall', id: 'fp-demo-stall', serial: 1, module: 'fp_stall', title: 'Demo: a transition that never finishes (needs fp_stall_target loaded)', timeout: 5 },
+  { name: 'wrongbuild', id: 'fp-demo-wrongbuild', serial: 1, module: 'fp_wrongbuild', title: 'Demo: a module for another build of the same release' },
+  { name: 'wrongbuild-lying', id: 'fp-demo-wrongbuild-lying', serial: 1, module: 'fp_wrongbuild', title: "TEST ONLY: declares the running kernel's build-id for a module built for another", declareBuildId: 'kernel' },
+  { name: 'cumulative-v1', id: 'fp-demo-cumulative', serial: 1, module: 'fp_cumulative_v1', title: 'Demo: cumulative patch v1', replace: true },
+  { name: 'cumulative-v2', id: 'fp-demo-cumulative', serial: 2, module: 'fp_cumulative_v2', title: 'Demo: cumulative patch v2 (replaces v1)', replace: true },
 ];
+
+function catalogChecks(name: string): { argv: string[]; exitCode: number; stdoutEquals: string }[] {
+  const catalog = JSON.parse(readFileSync(join(LIVEPATCH_BUILD, '../catalog.json'), 'utf8')) as Catalog;
+  const entry = catalog.modules.find((m) => m.name === name);
+  if (!entry) throw new AppError('lab', `example module ${name} is not in native/livepatch/catalog.json`);
+  return entry.checks.map((c) => ({ argv: c.argv, exitCode: c.exitCode, stdoutEquals: c.stdout }));
+}
 
 export function modulesFor(release: string, buildDir = LIVEPATCH_BUILD): ModulesJson {
   const path = join(buildDir, release, 'modules.json');
@@ -94,7 +94,7 @@ export async function buildExampleBundles(labDir: string, release: string, build
           transitionTimeoutSeconds: ex.timeout ?? 30,
           modules: [{ buildId: ex.declareBuildId === 'kernel' ? mods.buildId : mod.fleetpatchBuildId, release, version: mods.unameV, file }],
         },
-        checks: ex.checks,
+        checks: catalogChecks(ex.module),
       };
       writeFileSync(join(src, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       rmSync(out, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import { run } from './exec.ts';
+import { buildExampleBundles } from './example-bundles.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
 import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
 import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
@@ -76,6 +77,8 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
   await Promise.all([...state.hosts.map((h) => prepareHost(labDir, h, publicKey)), ...vmList.map((v) => prepareVm(labDir, v, publicKey))]);
   writeState(labDir, state);
   writeControllerFiles(labDir, state.hosts, vmList);
+  // the example bundles need the example modules, which exist once the VM kernel is prepared
+  if (vmList.length) await buildExampleBundles(labDir, labKernel().release);
   // VMs first: their boots are the long pole, and they run while the namespace hosts start.
   await Promise.all([
     ...vmList.map(async (v, i) => {

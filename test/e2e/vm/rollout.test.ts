@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildBundle, signBundle } from '../../../server/bundles/index.ts';
 import type { HostFacts } from '../../../server/facts/gather.ts';
-import { buildExampleBundles } from '../../../server/lab/example-bundles.ts';
 import { readState } from '../../../server/lab/files.ts';
 import { labDown, labUp } from '../../../server/lab/index.ts';
 import { labKernel } from '../../../server/lab/vm.ts';
@@ -17,7 +16,7 @@ import type { HostPlan } from '../../../server/plan/index.ts';
 import { cli, freePort, newLabDir, ssh } from '../../support/lab.ts';
 
 const dir = newLabDir();
-const config = join(dir, 'rollout.json');
+const config = join(dir, 'fleetpatch.json');
 const inventory = join(dir, 'inventory.ini');
 const bundle = (name: string) => join(dir, 'bundles', name);
 let vms: LabHost[] = [];
@@ -47,11 +46,17 @@ describe('livepatch bundles on real kernels', { timeout: 600_000 }, () => {
   before(async () => {
     await labUp(dir, 0, await freePort(), 2);
     vms = readState(dir)!.vms!;
-    await buildExampleBundles(dir, labKernel().release);
-    writeFileSync(config, JSON.stringify({ knownHostsFiles: ['known_hosts'], database: 'fleetpatch.db', trustedKeysDir: 'trusted-keys' }));
   });
   after(async () => {
     await labDown(dir, true);
+  });
+
+  it('lab up wrote signed example bundles that only the lab config trusts', async () => {
+    for (const name of ['good', 'checkfail', 'stall', 'wrongbuild', 'cumulative-v1', 'cumulative-v2']) {
+      assert.equal((await fp('bundle', 'verify', bundle(name))).code, 0, name);
+    }
+    const elsewhere = await cli(['bundle', 'verify', bundle('good'), '--json']);
+    assert.equal(elsewhere.code, 2, 'not trusted by the default config');
   });
 
   it('applies the good patch to both VMs at once; its effect shows over plain ssh', async () => {
@@ -91,7 +96,7 @@ describe('livepatch bundles on real kernels', { timeout: 600_000 }, () => {
     const r = await run('run', 'checkfail', '--limit', 'vm-01');
     assert.equal(r.code, 1);
     assert.equal(r.hosts[0]!.state, 'rolled-back');
-    assert.match(r.hosts[0]!.reason!, /FAILED: stdout is not "Linux version"/);
+    assert.match(r.hosts[0]!.reason!, /\["grep","-c","\^Linux version ","\/proc\/version"\]: FAILED: exit 1, expected 0/);
     const steps = (await show(r.run.id))[0]!.steps!;
     assert.ok(steps.some((s) => s.name === 'check' && s.status === 'failed'));
     assert.ok(steps.some((s) => s.name === 'verify-rollback' && s.status === 'ok'));
