@@ -1,48 +1,56 @@
-/** `fleetpatch demo`: the product on a local lab fleet — start the lab, then gather its facts. */
+/** `fleetpatch demo`: the product on a local lab fleet — start the lab (namespace hosts and
+ * real-kernel VMs), gather its facts, plan the example livepatch bundle and roll it out to the VMs,
+ * showing each command as an admin would type it. */
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../config.ts';
-import { openDatabase } from '../db/index.ts';
 import { EXIT } from '../errors.ts';
-import { gatherFacts } from '../facts/gather.ts';
-import { loadInventory, resolveTarget } from '../inventory/index.ts';
-import { DEFAULT_LAB_DIR, labUp } from '../lab/index.ts';
+import { DEFAULT_LAB_DIR } from '../lab/index.ts';
 import { intOption } from './common.ts';
-import { formatFacts } from './facts.ts';
 import type { Command } from './types.ts';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'start a lab fleet and show its facts (needs root)',
-  usage: 'fleetpatch demo [--hosts N] [--dir D]',
-  details: '  --hosts N   lab hosts (default 5)\n  --dir D     lab directory (default .lab)',
-  options: { hosts: { type: 'string', short: 'n' }, dir: { type: 'string', short: 'd' } },
+  summary: 'start a lab fleet, show its facts and livepatch its VMs (needs root)',
+  usage: 'fleetpatch demo [--hosts N] [--vms K] [--dir D]',
+  details: '  --hosts N   lab namespace hosts (default 5)\n  --vms K     lab VMs running Debian\'s kernel (default 2; 0 skips the livepatch part)\n  --dir D     lab directory (default .lab)',
+  options: { hosts: { type: 'string', short: 'n' }, vms: { type: 'string' }, dir: { type: 'string', short: 'd' } },
   async run(ctx) {
+    const { main } = await import('../cli.ts');
     const dir = resolve((ctx.values.dir as string | undefined) ?? DEFAULT_LAB_DIR);
-    const count = intOption('--hosts', (ctx.values.hosts as string | undefined) ?? '5', 1, 2000);
-    ctx.err(`Starting a lab of ${count} hosts in ${dir} …`);
-    await labUp(dir, count);
-    const configFile = join(dir, 'fleetpatch.json');
-    const config = loadConfig({ flags: { config: configFile } });
+    const hosts = intOption('--hosts', (ctx.values.hosts as string | undefined) ?? '5', 0, 2000);
+    const vms = intOption('--vms', (ctx.values.vms as string | undefined) ?? '2', 0, 64);
+    const config = join(dir, 'fleetpatch.json');
     const inventory = join(dir, 'inventory.ini');
-    ctx.err(`Gathering facts over SSH (strict host key checking against ${config.knownHostsFiles.join(', ')}) …\n`);
-    const db = openDatabase(config.database);
-    try {
-      const results = await gatherFacts(resolveTarget(loadInventory([inventory])), { config, db });
-      ctx.out(ctx.json ? JSON.stringify(results, null, 2) : formatFacts(results));
-      ctx.err(
-        [
-          '',
-          'Try next:',
-          `  export FLEETPATCH_CONFIG=${configFile}`,
-          `  npx fleetpatch facts -i ${inventory} --limit 'web:!canary'`,
-          `  npx fleetpatch lab kill lab-02 --dir ${dir}; npx fleetpatch facts -i ${inventory}`,
-          `  npx fleetpatch hosts`,
-          `  npx fleetpatch lab down --dir ${dir}`,
-        ].join('\n'),
-      );
-      return results.every((r) => r.ok) ? EXIT.ok : EXIT.hostsFailed;
-    } finally {
-      db.$client.close();
+    const good = join(dir, 'bundles/good');
+    const step = async (args: string[]) => {
+      ctx.err(`\n$ fleetpatch ${args.join(' ')}`);
+      return main(args, { out: ctx.out, err: ctx.err });
+    };
+    const lab = await step(['lab', 'up', '--hosts', String(hosts), '--vms', String(vms), '--dir', dir]);
+    if (lab !== EXIT.ok) return lab;
+    ctx.err(`\n$ export FLEETPATCH_CONFIG=${config}`);
+    process.env.FLEETPATCH_CONFIG = config;
+    let code = await step(['facts', '-i', inventory]);
+    if (vms > 0) {
+      await step(['plan', '-i', inventory, '--bundle', good]);
+      code = Math.max(code, await step(['run', '-i', inventory, '--bundle', good, '--limit', 'vms']));
     }
+    ctx.err(
+      [
+        '',
+        'Try next (the lab keeps running):',
+        `  export FLEETPATCH_CONFIG=${config}`,
+        `  npx fleetpatch facts -i ${inventory} --limit 'web:!canary'`,
+        ...(vms > 0
+          ? [
+              `  npx fleetpatch rollback -i ${inventory} --bundle ${good} --limit vms`,
+              `  npx fleetpatch run -i ${inventory} --bundle ${join(dir, 'bundles/checkfail')} --limit vm-01   # rolled back by its failing check`,
+              `  npx fleetpatch lab kill vm-02 --dir ${dir}; npx fleetpatch lab start vm-02 --dir ${dir}; npx fleetpatch facts -i ${inventory}   # drift`,
+            ]
+          : []),
+        '  npx fleetpatch runs; npx fleetpatch show 1',
+        `  npx fleetpatch lab down --dir ${dir}`,
+      ].join('\n'),
+    );
+    return code;
   },
 };
