@@ -152,9 +152,15 @@ export function sshBanner(host: LabHost): Promise<boolean> {
 export async function killHost(labDir: string, host: LabHost): Promise<boolean> {
   const pid = runningPid(labDir, host.name);
   if (pid === null) return false;
+  await powerOff(host, pid, () => runningPid(labDir, host.name) !== null);
+  return true;
+}
+
+/** SIGKILLs `pid` and returns once it is gone and the host's SSH port no longer answers. */
+export async function powerOff(host: LabHost, pid: number, running: () => boolean): Promise<void> {
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 200; i++) {
-    if (runningPid(labDir, host.name) === null && !(await sshBanner(host))) return true;
+    if (!running() && !(await sshBanner(host))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new AppError('lab', `${host.name}: still answering after SIGKILL`);

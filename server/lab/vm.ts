@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { AppError } from '../errors.ts';
 import { cpioArchive } from './cpio.ts';
 import { run } from './exec.ts';
-import { sshBanner, type LabHost } from './namespace-host.ts';
+import { powerOff, sshBanner, type LabHost } from './namespace-host.ts';
 
 /** Where native/lab/vm/prepare.sh keeps the kernel and the guest image. */
 export function labCacheDir(): string {
@@ -218,10 +218,6 @@ export async function waitForVm(labDir: string, vm: LabHost, timeoutMs: number):
 export async function killVm(labDir: string, vm: LabHost): Promise<boolean> {
   const pid = vmPid(labDir, vm.name);
   if (pid === null) return false;
-  process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 200; i++) {
-    if (vmPid(labDir, vm.name) === null && !(await sshBanner(vm))) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new AppError('lab', `${vm.name}: still answering after SIGKILL`);
+  await powerOff(vm, pid, () => vmPid(labDir, vm.name) !== null);
+  return true;
 }

@@ -88,7 +88,8 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     return await apply(conn, t, hostResultId, ctx, opId, hostId!, payload, finish, readFacts);
   } catch (err) {
     const info = errorInfo(err);
-    return finish(info.code === 'unreachable' || info.code === 'host-key-unknown' || info.code === 'host-key-mismatch' || info.code === 'host-key-revoked' || info.code === 'auth-failed' ? 'unreachable' : 'failed', info.message, hostId ? { hostId } : {});
+    // host-key and auth refusals are failures, not unreachability: someone must look at them
+    return finish(info.code === 'unreachable' ? 'unreachable' : 'failed', info.message, hostId ? { hostId } : {});
   }
 }
 

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../server/cli.ts';
+import type { HostFacts } from '../../server/facts/gather.ts';
 import { readState } from '../../server/lab/files.ts';
 import type { LabHost } from '../../server/lab/namespace-host.ts';
 
@@ -36,6 +37,14 @@ export function ssh(dir: string, host: LabHost, command: string, knownHosts = jo
     { encoding: 'utf8' },
   );
 }
+
+/** `fleetpatch facts --json` on a lab, in-process. */
+export async function labFacts(config: string, inventory: string, ...extra: string[]): Promise<{ code: number; results: HostFacts[]; err: string }> {
+  const r = await cli(['facts', '-i', inventory, '--config', config, '--json', ...extra]);
+  return { code: r.code, results: JSON.parse(r.out) as HostFacts[], err: r.err };
+}
+
+export const byName = (results: HostFacts[], name: string): HostFacts => results.find((r) => r.host === name)!;
 
 export async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

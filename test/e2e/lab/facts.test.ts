@@ -9,7 +9,7 @@ import { listHosts } from '../../../server/db/hosts.ts';
 import { openDatabase } from '../../../server/db/index.ts';
 import type { HostFacts } from '../../../server/facts/gather.ts';
 import { labDown, labUp } from '../../../server/lab/index.ts';
-import { cli, freePort, labHosts, newLabDir, processesMounting, ssh } from '../../support/lab.ts';
+import { byName, cli, freePort, labFacts, labHosts, newLabDir, processesMounting, ssh } from '../../support/lab.ts';
 
 const HOSTS = 5;
 const dir = newLabDir();
@@ -18,12 +18,7 @@ const inventory = join(dir, 'inventory.ini');
 type Ok = Extract<HostFacts, { ok: true }>;
 type Failed = Extract<HostFacts, { ok: false }>;
 
-async function facts(...extra: string[]) {
-  const r = await cli(['facts', '-i', inventory, '--config', config, '--json', ...extra]);
-  return { code: r.code, results: JSON.parse(r.out) as HostFacts[], err: r.err };
-}
-
-const byName = (results: HostFacts[], name: string) => results.find((r) => r.host === name)!;
+const facts = (...extra: string[]) => labFacts(config, inventory, ...extra);
 const helperStat = (h: ReturnType<typeof labHosts>[number]) => ssh(dir, h, 'stat -c "%i %Y %n" /var/lib/fleetpatch/bin/*; ls -A /var/lib/fleetpatch/bin | wc -l');
 
 describe('lab fleet and facts over SSH', { timeout: 300_000 }, () => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HostFacts } from '../../../server/facts/gather.ts';
 import { labDown, labUp } from '../../../server/lab/index.ts';
 import { labKernel, vmDir } from '../../../server/lab/vm.ts';
-import { cli, freePort, labHosts, labVms, newLabDir, qemuProcesses, sshRun } from '../../support/lab.ts';
+import { byName, cli, freePort, labFacts, labHosts, labVms, newLabDir, qemuProcesses, sshRun } from '../../support/lab.ts';
 
 const dir = newLabDir();
 const config = join(dir, 'fleetpatch.json');
@@ -17,11 +17,7 @@ const inventory = join(dir, 'inventory.ini');
 type Ok = Extract<HostFacts, { ok: true }>;
 type Failed = Extract<HostFacts, { ok: false }>;
 
-async function facts(...extra: string[]) {
-  const r = await cli(['facts', '-i', inventory, '--config', config, '--json', ...extra]);
-  return { code: r.code, results: JSON.parse(r.out) as HostFacts[], err: r.err };
-}
-const byName = (results: HostFacts[], name: string) => results.find((r) => r.host === name)!;
+const facts = (...extra: string[]) => labFacts(config, inventory, ...extra);
 
 /** The GNU build-id note (type 3, name "GNU") of /sys/kernel/notes, read on the guest. */
 function guestBuildId(vm: ReturnType<typeof labVms>[number]): string {
