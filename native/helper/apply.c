@@ -74,7 +74,7 @@ static int preflight(json_t *j, const char *patch, const char *buf, size_t len) 
 }
 
 /* Rolls back every journaled operation that was interrupted (intent, loaded, rollback-intent). */
-static int reconcile_stale(json_t *j, long timeout_ms) {
+int reconcile_stale(json_t *j, long timeout_ms) {
   journal_entry *all;
   int n = journal_latest(&all), rc = 0;
   for (int i = 0; i < n && rc == 0; i++) {
@@ -85,6 +85,10 @@ static int reconcile_stale(json_t *j, long timeout_ms) {
     json_str(j, "from", all[i].state);
     json_str(j, "patch", all[i].patch);
     json_end_line(j);
+    if (strcmp(all[i].patch, "packages") == 0) {
+      rc = pkg_reconcile(j, &all[i]);
+      continue;
+    }
     if (lp_disable_and_unload(j, all[i].patch, timeout_ms) != 0) {
       journal_append(j, all[i].op, "rollback-failed", all[i].bundle, all[i].serial, all[i].patch, all[i].sha);
       rc = 1;

@@ -13,7 +13,7 @@ long read_long(const char *path, long fallback);
 int write_string(const char *path, const char *value); /* 0, or errno */
 long long now_ms(void);
 void sleep_ms(long ms);
-bool valid_token(const char *s); /* [A-Za-z0-9._:-]{1,128} */
+bool valid_token(const char *s); /* [A-Za-z0-9._:+~-]{1,128}: names, versions, ids */
 const char *arg_value(int argc, char **argv, const char *name);
 bool arg_flag(int argc, char **argv, const char *name);
 const char *state_dir(void); /* /var/lib/fleetpatch (from /proc/self/exe: DIR/bin/helper-SHA) */
@@ -48,6 +48,12 @@ bool lp_any_transition(char *which, size_t len);
 void lp_blocking_tasks(json_t *j, const char *key, int target, char *summary, size_t summary_len);
 int lp_disable_and_unload(json_t *j, const char *patch, long timeout_ms);
 
+/* apply.c: rolls back every journaled operation that was interrupted */
+int reconcile_stale(json_t *j, long timeout_ms);
+
+/* packages.c */
+int pkg_reconcile(json_t *j, const journal_entry *e);
+
 /* commands */
 int cmd_facts(json_t *j);
 int cmd_apply(json_t *j, int argc, char **argv);
@@ -55,4 +61,7 @@ int cmd_verify(json_t *j, int argc, char **argv);
 int cmd_commit(json_t *j, int argc, char **argv);
 int cmd_rollback(json_t *j, int argc, char **argv);
 int cmd_reconcile(json_t *j, int argc, char **argv);
+int cmd_pkg_query(json_t *j, int argc, char **argv);
+int cmd_pkg_apply(json_t *j, int argc, char **argv);
+int cmd_pkg_rollback(json_t *j, int argc, char **argv);
 #endif

@@ -67,9 +67,12 @@ const char *journal_state_of(const char *op, journal_entry *all, int n) {
   return NULL;
 }
 
-/* intent, loaded, rollback-intent are in flight; the others are outcomes. */
+/* intent, loaded, saved, installing, installed, rollback-intent are in flight; the others are outcomes. */
 bool journal_state_terminal(const char *state) {
-  return strcmp(state, "intent") != 0 && strcmp(state, "loaded") != 0 && strcmp(state, "rollback-intent") != 0;
+  static const char *in_flight[] = {"intent", "loaded", "saved", "installing", "installed", "rollback-intent"};
+  for (size_t i = 0; i < sizeof in_flight / sizeof in_flight[0]; i++)
+    if (strcmp(state, in_flight[i]) == 0) return false;
+  return true;
 }
 
 void journal_json(json_t *j, const char *key) {

@@ -42,9 +42,12 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "apply") == 0) return cmd_apply(&j, argc, argv);
   if (strcmp(cmd, "rollback") == 0) return cmd_rollback(&j, argc, argv);
   if (strcmp(cmd, "reconcile") == 0) return cmd_reconcile(&j, argc, argv);
+  if (strcmp(cmd, "pkg-query") == 0) return cmd_pkg_query(&j, argc, argv);
+  if (strcmp(cmd, "pkg-apply") == 0) return cmd_pkg_apply(&j, argc, argv);
+  if (strcmp(cmd, "pkg-rollback") == 0) return cmd_pkg_rollback(&j, argc, argv);
   if (strcmp(cmd, "version") == 0) {
     puts(HELPER_VERSION);
     return 0;
   }
-  return fail(&j, "usage", "usage: fleetpatch-helper facts | apply ... | rollback ... | reconcile | version");
+  return fail(&j, "usage", "usage: fleetpatch-helper facts | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | version");
 }

@@ -57,7 +57,7 @@ bool valid_token(const char *s) {
   if (!s) return false;
   for (; s[n]; n++) {
     char c = s[n];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-')) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-' || c == '+' || c == '~')) return false;
   }
   return n > 0 && n <= 128;
 }

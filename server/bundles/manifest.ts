@@ -28,6 +28,17 @@ export interface DebPackage {
   file: string;
 }
 
+export interface PackagesSpec {
+  /** Installed together in one dpkg transaction. */
+  debs: DebPackage[];
+  /** The versions hosts run now, shipped so a rollback can reinstall them exactly. */
+  previous: DebPackage[];
+  /** Whether a host lacking a package gets it (rollback removes it); false: the bundle only upgrades. */
+  installNew: boolean;
+  /** `id:version_id` pairs from os-release the bundle is for; empty means any. */
+  os: string[];
+}
+
 /** A command run on the host after applying; argv only, never a shell string. */
 export interface BundleCheck {
   argv: string[];
@@ -57,7 +68,7 @@ interface ManifestCommon {
 
 export type BundleManifest =
   | (ManifestCommon & { kind: 'livepatch'; livepatch: LivepatchSpec })
-  | (ManifestCommon & { kind: 'packages'; packages: { debs: DebPackage[] } });
+  | (ManifestCommon & { kind: 'packages'; packages: PackagesSpec });
 
 /** Names a bundle may not use for payload: they are the bundle's own. */
 export const MANIFEST_FILE = 'bundle.json';
@@ -93,8 +104,8 @@ export function unsafePathReason(path: string): string | null {
 }
 
 /** The payload files the manifest's modules or debs name. */
-export function referencedFiles(manifest: Pick<BundleManifest, 'kind'> & Partial<{ livepatch: LivepatchSpec; packages: { debs: DebPackage[] } }>): string[] {
-  const list = manifest.kind === 'livepatch' ? (manifest.livepatch?.modules ?? []) : (manifest.packages?.debs ?? []);
+export function referencedFiles(manifest: Pick<BundleManifest, 'kind'> & Partial<{ livepatch: LivepatchSpec; packages: Pick<PackagesSpec, 'debs'> & Partial<PackagesSpec> }>): string[] {
+  const list = manifest.kind === 'livepatch' ? (manifest.livepatch?.modules ?? []) : [...(manifest.packages?.debs ?? []), ...(manifest.packages?.previous ?? [])];
   return [...new Set(list.map((m) => m.file))];
 }
 
@@ -214,11 +225,22 @@ class ManifestReader {
     };
   }
 
-  packages(value: unknown): { debs: DebPackage[] } {
-    const p = this.object(value, 'packages', ['debs']);
+  packages(value: unknown): PackagesSpec {
+    const p = this.object(value, 'packages', ['debs'], ['previous', 'installNew', 'os']);
+    const debs = this.debs(p.debs, 'packages.debs', true);
+    const previous = p.previous === undefined ? [] : this.debs(p.previous, 'packages.previous', false);
+    previous.forEach((d, i) => {
+      if (!debs.some((x) => x.name === d.name)) this.fail(`packages.previous[${i}].name`, `${d.name} is not one of packages.debs`);
+    });
+    if (p.installNew !== undefined && typeof p.installNew !== 'boolean') this.fail('packages.installNew', 'must be true or false');
+    const os = p.os === undefined ? [] : this.array(p.os, 'packages.os', { nonEmpty: true, max: 100 }).map((o, i) => this.string(o, `packages.os[${i}]`, /^[a-z0-9._-]+:[A-Za-z0-9._-]+$/, 'id:version_id as in os-release, e.g. debian:12'));
+    return { debs, previous, installNew: p.installNew === true, os };
+  }
+
+  debs(value: unknown, at0: string, nonEmpty: boolean): DebPackage[] {
     const seen = new Set<string>();
-    const debs = this.array(p.debs, 'packages.debs', { nonEmpty: true, max: 1000 }).map((d, i) => {
-      const at = `packages.debs[${i}]`;
+    return this.array(value, at0, { nonEmpty, max: 1000 }).map((d, i) => {
+      const at = `${at0}[${i}]`;
       const o = this.object(d, at, ['name', 'version', 'arch', 'file']);
       const deb = {
         name: this.string(o.name, `${at}.name`, DEB_NAME, 'a Debian package name'),
@@ -230,7 +252,6 @@ class ManifestReader {
       seen.add(`${deb.name}:${deb.arch}`);
       return deb;
     });
-    return { debs };
   }
 
   check(value: unknown, at: string): BundleCheck {

@@ -1,0 +1,234 @@
+/* Package bundles: pkg-query, pkg-apply, pkg-rollback. The dpkg work is pkg.sh (compiled in);
+ * this file holds the lock, the journal and the order of steps:
+ * intent → save previous state (and a .deb to restore it) → installing → installed → verify →
+ * wait for the controller's verdict → committed, or restore → rolled-back. */
+#include "helper.h"
+#include "build/pkg_sh.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_DEBS 64
+#define PKG_PATCH "packages"
+
+/* Runs pkg.sh SUB ARGS, passing its JSON lines through; on failure copies its message to `why`. */
+static int run_pkg(const char *sub, char **args, int nargs, char *why, size_t why_len) {
+  int fds[2];
+  if (pipe(fds) != 0) return snprintf(why, why_len, "pipe: %s", strerror(errno)), 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *argv[MAX_DEBS * 2 + 8];
+    int k = 0;
+    argv[k++] = "sh";
+    argv[k++] = "-c";
+    argv[k++] = (char *)PKG_SH;
+    argv[k++] = "fleetpatch-pkg";
+    argv[k++] = (char *)sub;
+    for (int i = 0; i < nargs; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execv("/bin/sh", argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE *in = fdopen(fds[0], "r");
+  char line[8192];
+  if (why_len) why[0] = 0;
+  while (in && fgets(line, sizeof line, in)) {
+    fputs(line, stdout);
+    fflush(stdout);
+    const char *m = strstr(line, "\"type\":\"pkg-error\",\"message\":\"");
+    if (m) {
+      m += strlen("\"type\":\"pkg-error\",\"message\":\"");
+      size_t n = strcspn(m, "\n");
+      if (n > 1) n -= 2; /* drop the closing "} */
+      snprintf(why, why_len, "%.*s", (int)n, m);
+    }
+  }
+  if (in) fclose(in);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  if (rc != 0 && why_len && !why[0]) snprintf(why, why_len, "pkg.sh %s exited with status %d", sub, rc);
+  return rc;
+}
+
+static void op_dir(char *buf, size_t len, const char *op) { snprintf(buf, len, "%s/ops/%s", state_dir(), op); }
+
+static void remove_op_dir(const char *op) {
+  char dir[4300];
+  op_dir(dir, sizeof dir, op);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/rm", "rm", "-rf", "--", dir, (char *)NULL);
+    _exit(127);
+  }
+  if (pid > 0) waitpid(pid, NULL, 0);
+}
+
+/* Restores the state saved for `op`; 0 when the host is back to it. */
+int pkg_restore(const char *op, char *why, size_t why_len) {
+  char dir[4300];
+  op_dir(dir, sizeof dir, op);
+  char *args[] = {dir};
+  return run_pkg("restore", args, 1, why, why_len);
+}
+
+/* Finishes an interrupted package operation: back to the state saved before it. */
+int pkg_reconcile(json_t *j, const journal_entry *e) {
+  char why[1024];
+  /* a rollback of a committed op names that op in its sha field */
+  const char *target = strcmp(e->state, "rollback-intent") == 0 && strcmp(e->sha, "-") != 0 ? e->sha : e->op;
+  if (pkg_restore(target, why, sizeof why) != 0) {
+    journal_append(j, e->op, "rollback-failed", e->bundle, e->serial, PKG_PATCH, e->sha);
+    return fail(j, "rollback-failed", why);
+  }
+  if (target != e->op) journal_append(j, target, "rolled-back", e->bundle, e->serial, PKG_PATCH, "-");
+  journal_append(j, e->op, "rolled-back", e->bundle, e->serial, PKG_PATCH, e->sha);
+  remove_op_dir(target);
+  return 0;
+}
+
+int cmd_pkg_query(json_t *j, int argc, char **argv) {
+  char why[1024];
+  for (int i = 2; i < argc; i++)
+    if (!valid_token(argv[i])) return fail(j, "usage", "usage: pkg-query NAME...");
+  if (run_pkg("query", argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
+  json_begin_line(j);
+  json_str(j, "type", "result");
+  json_bool(j, "ok", true);
+  json_str(j, "outcome", "queried");
+  json_end_line(j);
+  return 0;
+}
+
+static int outcome(json_t *j, const char *what) {
+  json_begin_line(j);
+  json_str(j, "type", "result");
+  json_bool(j, "ok", true);
+  json_str(j, "outcome", what);
+  json_end_line(j);
+  return 0;
+}
+
+/* Undo an apply that got past `intent`, journaling the result; returns the failed result line. */
+static int undo(json_t *j, const char *op, const char *bundle, long long serial, const char *code, const char *what) {
+  char why[1024], msg[2400];
+  journal_append(j, op, "rollback-intent", bundle, serial, PKG_PATCH, "-");
+  if (pkg_restore(op, why, sizeof why) != 0) {
+    journal_append(j, op, "rollback-failed", bundle, serial, PKG_PATCH, "-");
+    snprintf(msg, sizeof msg, "%s; restoring the previous packages also failed: %s", what, why);
+    return fail(j, "rollback-failed", msg);
+  }
+  journal_append(j, op, "rolled-back", bundle, serial, PKG_PATCH, "-");
+  remove_op_dir(op);
+  snprintf(msg, sizeof msg, "%s; the previous packages were restored", what);
+  return fail(j, code, msg);
+}
+
+int cmd_pkg_apply(json_t *j, int argc, char **argv) {
+  const char *op = arg_value(argc, argv, "--op"), *bundle = arg_value(argc, argv, "--bundle"), *serial_s = arg_value(argc, argv, "--serial");
+  char *names[MAX_DEBS], *want[MAX_DEBS], *debs[MAX_DEBS], *save[MAX_DEBS];
+  int n = 0;
+  for (int i = 2; i + 1 < argc && n < MAX_DEBS; i++) {
+    if (strcmp(argv[i], "--deb") != 0) continue;
+    /* NAME=VERSION=PATH[=PREVIOUS_DEB] */
+    char *spec = strdup(argv[++i]), *name = strtok(spec, "="), *version = strtok(NULL, "="), *path = strtok(NULL, "="), *prev = strtok(NULL, "=");
+    if (!valid_token(name) || !valid_token(version) || !path || strncmp(path, state_dir(), strlen(state_dir())) != 0 || (prev && strncmp(prev, state_dir(), strlen(state_dir())) != 0))
+      return fail(j, "usage", "pkg-apply: --deb NAME=VERSION=PATH[=PREVIOUS] with paths under the state directory");
+    names[n] = name;
+    debs[n] = path;
+    want[n] = malloc(strlen(name) + strlen(version) + 2);
+    sprintf(want[n], "%s=%s", name, version);
+    save[n] = malloc(strlen(name) + (prev ? strlen(prev) : 0) + 2);
+    sprintf(save[n], prev ? "%s=%s" : "%s", name, prev);
+    n++;
+  }
+  if (!valid_token(op) || !valid_token(bundle) || !serial_s || n == 0) return fail(j, "usage", "usage: pkg-apply --op ID --bundle ID --serial N --deb NAME=VERSION=PATH[=PREVIOUS]...");
+  long long serial = atoll(serial_s);
+  if (!take_host_lock(j) || reconcile_stale(j, 30000)) return 1;
+
+  char dir[4300], why[1024];
+  op_dir(dir, sizeof dir, op);
+  char *save_args[MAX_DEBS + 1];
+  save_args[0] = dir;
+  for (int i = 0; i < n; i++) save_args[i + 1] = save[i];
+  if (journal_append(j, op, "intent", bundle, serial, PKG_PATCH, "-")) return 1;
+  if (run_pkg("save", save_args, n + 1, why, sizeof why) != 0) {
+    journal_append(j, op, "save-failed", bundle, serial, PKG_PATCH, "-");
+    remove_op_dir(op);
+    return fail(j, "preflight", why);
+  }
+  step(j, "save", "ok", "previous versions recorded, each with a .deb to restore it");
+  if (journal_append(j, op, "installing", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
+  if (run_pkg("install", debs, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "helper-failed", why);
+  step(j, "install", "ok", "dpkg -i (conffiles: --force-confdef --force-confold)");
+  if (journal_append(j, op, "installed", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
+  if (run_pkg("verify", want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);
+  step(j, "verify", "ok", "dpkg-query: every package at its version; dpkg --audit clean");
+  run_pkg("holders", names, n, why, sizeof why);
+
+  json_begin_line(j);
+  json_str(j, "type", "awaiting-verdict");
+  json_end_line(j);
+  char verdict[32] = "";
+  fd_set fds;
+  struct timeval tv = {15 * 60, 0};
+  FD_ZERO(&fds);
+  FD_SET(0, &fds);
+  if (select(1, &fds, NULL, NULL, &tv) > 0) {
+    ssize_t r = read(0, verdict, sizeof verdict - 1);
+    verdict[r > 0 ? r : 0] = 0;
+  }
+  if (strncmp(verdict, "commit", 6) == 0) {
+    if (journal_append(j, op, "committed", bundle, serial, PKG_PATCH, "-")) return 1;
+    step(j, "commit", "ok", "journaled; the previous packages are kept for a later rollback");
+    return outcome(j, "applied");
+  }
+  step(j, "rollback", "running", verdict[0] ? "the controller asked for it" : "no verdict from the controller (gone?)");
+  journal_append(j, op, "rollback-intent", bundle, serial, PKG_PATCH, "-");
+  if (pkg_restore(op, why, sizeof why) != 0) {
+    journal_append(j, op, "rollback-failed", bundle, serial, PKG_PATCH, "-");
+    return fail(j, "rollback-failed", why);
+  }
+  journal_append(j, op, "rolled-back", bundle, serial, PKG_PATCH, "-");
+  remove_op_dir(op);
+  return outcome(j, "rolled-back");
+}
+
+int cmd_pkg_rollback(json_t *j, int argc, char **argv) {
+  const char *op = arg_value(argc, argv, "--op"), *bundle = arg_value(argc, argv, "--bundle"), *serial_s = arg_value(argc, argv, "--serial");
+  if (!valid_token(op) || !valid_token(bundle) || !serial_s) return fail(j, "usage", "usage: pkg-rollback --op ID --bundle ID --serial N");
+  long long serial = atoll(serial_s);
+  if (!take_host_lock(j) || reconcile_stale(j, 30000)) return 1;
+  journal_entry *all;
+  int n = journal_latest(&all);
+  const journal_entry *target = NULL;
+  for (int i = 0; i < n; i++)
+    if (strcmp(all[i].patch, PKG_PATCH) == 0 && strcmp(all[i].bundle, bundle) == 0 && strcmp(all[i].state, "committed") == 0) target = &all[i];
+  if (!target) {
+    free(all);
+    step(j, "rollback", "ok", "this bundle is not applied here");
+    return outcome(j, "not-applied");
+  }
+  char why[1024], target_op[129];
+  snprintf(target_op, sizeof target_op, "%s", target->op);
+  long long target_serial = target->serial;
+  free(all);
+  /* the new op's sha field names the op being undone, so reconcile can finish it */
+  if (journal_append(j, op, "rollback-intent", bundle, serial, PKG_PATCH, target_op)) return 1;
+  if (pkg_restore(target_op, why, sizeof why) != 0) {
+    journal_append(j, op, "rollback-failed", bundle, serial, PKG_PATCH, target_op);
+    return fail(j, "rollback-failed", why);
+  }
+  journal_append(j, target_op, "rolled-back", bundle, target_serial, PKG_PATCH, "-");
+  journal_append(j, op, "rolled-back", bundle, serial, PKG_PATCH, target_op);
+  remove_op_dir(target_op);
+  return outcome(j, "rolled-back");
+}

@@ -1,0 +1,149 @@
+# fleetpatch-helper's package operations, run by the helper (which holds the host lock and writes
+# the journal) as: sh -c "$THIS" fleetpatch-pkg SUBCOMMAND ARGS...
+# Arguments are validated tokens (package names, versions, paths under the state directory).
+# Output: JSON lines starting with {"fleetpatch":1 ; exit status 0 = done.
+set -u
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
+sub=$1; shift
+esc() { printf '%s' "$1" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g'; }
+line() { printf '{"fleetpatch":1,"type":"%s",%s}\n' "$1" "$2"; }
+die() { line pkg-error "\"message\":\"$(esc "$1")\""; exit 1; }
+
+installed_version() {
+  s=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null) || return 1
+  case "$s" in "ii "*) echo "${s#ii  }" | sed 's/^ *//';; *) return 1;; esac
+}
+
+# Whether dpkg knows NAME in any state but not-installed (installed, half-installed, config-files…).
+known() {
+  s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
+  [ -n "$s" ] && [ "$s" != "un " ]
+}
+
+# The apt cache's copy of NAME at VERSION (epoch colon encoded as %3a), if any.
+apt_cached() {
+  arch=$(dpkg-query -W -f='${Architecture}' "$1" 2>/dev/null)
+  f=/var/cache/apt/archives/$1_$(echo "$2" | sed 's/:/%3a/')_$arch.deb
+  [ -f "$f" ] && [ "$(dpkg-deb -f "$f" Version 2>/dev/null)" = "$2" ] && echo "$f"
+}
+
+# Rebuilds the installed package NAME as a .deb at OUT from its files and dpkg's control data,
+# the way dpkg-repack does; refuses when dpkg --verify finds a changed or missing file.
+repack() {
+  name=$1 out=$2
+  changed=$(dpkg --verify "$name" 2>&1 | grep -v ' c /' | head -n 3)
+  [ -z "$changed" ] || { echo "installed files of $name differ from dpkg's record: $changed"; return 1; }
+  tmp=$(mktemp -d) || return 1
+  mkdir "$tmp/DEBIAN"
+  dpkg-query -s "$name" | awk '/^(Status|Conffiles|Config-Version):/ {skip=1; next} /^[^ ]/ {skip=0} !skip' > "$tmp/DEBIAN/control"
+  info=/var/lib/dpkg/info
+  arch=$(dpkg-query -W -f='${Architecture}' "$name")
+  for f in preinst postinst prerm postrm conffiles triggers shlibs symbols templates config; do
+    for src in "$info/$name.$f" "$info/$name:$arch.$f"; do
+      [ -f "$src" ] && cp -p "$src" "$tmp/DEBIAN/$f"
+    done
+  done
+  dpkg-query -L "$name" | grep '^/' | while IFS= read -r p; do
+    [ "$p" = /. ] && continue
+    if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir -p "$tmp$p"
+    elif [ -e "$p" ] || [ -L "$p" ]; then mkdir -p "$tmp${p%/*}" && cp -a "$p" "$tmp$p"
+    fi
+  done
+  dpkg-deb --root-owner-group -b "$tmp" "$out" >/dev/null 2>"$tmp.err" || { cat "$tmp.err"; rm -rf "$tmp" "$tmp.err"; return 1; }
+  rm -rf "$tmp" "$tmp.err"
+}
+
+case "$sub" in
+query)
+  # query NAME...: installed version, architecture, and how a rollback could restore it
+  for name in "$@"; do
+    if v=$(installed_version "$name"); then
+      cached=false; [ -n "$(apt_cached "$name" "$v")" ] && cached=true
+      repackable=true; [ -n "$(dpkg --verify "$name" 2>&1 | grep -v ' c /' | head -n 1)" ] && repackable=false
+      line package "\"name\":\"$(esc "$name")\",\"installed\":\"$(esc "$v")\",\"aptCache\":$cached,\"repackable\":$repackable"
+    else
+      line package "\"name\":\"$(esc "$name")\",\"installed\":null,\"aptCache\":false,\"repackable\":false"
+    fi
+  done
+  line dpkg "\"arch\":\"$(esc "$(dpkg --print-architecture)")\",\"audit\":\"$(esc "$(dpkg --audit 2>&1 | head -c 500)")\""
+  ;;
+save)
+  # save OPDIR NAME[=BUNDLE_DEB]...: record the previous state and keep a .deb to restore each
+  dir=$1; shift
+  mkdir -p "$dir" || die "cannot create $dir"
+  : > "$dir/prev.list.tmp"
+  for arg in "$@"; do
+    name=${arg%%=*} given=
+    [ "$arg" != "$name" ] && given=${arg#*=}
+    if v=$(installed_version "$name"); then
+      src=
+      if [ -n "$given" ] && [ "$(dpkg-deb -f "$given" Version 2>/dev/null)" = "$v" ]; then src=bundle; cp "$given" "$dir/$name.deb"
+      elif c=$(apt_cached "$name" "$v") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
+      elif why=$(repack "$name" "$dir/$name.deb"); then src=rebuilt
+      else die "rollback impossible for $name $v: no previous .deb in the bundle or the apt cache, and it cannot be rebuilt ($why)"
+      fi
+      [ "$(dpkg-deb -f "$dir/$name.deb" Package)" = "$name" ] && [ "$(dpkg-deb -f "$dir/$name.deb" Version)" = "$v" ] || die "the saved copy of $name is not version $v"
+      printf '%s %s %s\n' "$name" "$v" "$src" >> "$dir/prev.list.tmp"
+      line saved "\"name\":\"$(esc "$name")\",\"version\":\"$(esc "$v")\",\"source\":\"$src\""
+    else
+      printf '%s absent -\n' "$name" >> "$dir/prev.list.tmp"
+      line saved "\"name\":\"$(esc "$name")\",\"version\":null,\"source\":\"absent\""
+    fi
+  done
+  sync "$dir"/* 2>/dev/null; mv "$dir/prev.list.tmp" "$dir/prev.list" && sync
+  ;;
+install)
+  # install DEB...: one dpkg transaction; conffiles: keep the admin's changes, take new defaults
+  out=$(dpkg --force-confdef --force-confold -i "$@" 2>&1) || die "dpkg -i failed: $(printf '%s' "$out" | tail -n 5)"
+  line installed "\"output\":\"$(esc "$(printf '%s' "$out" | tail -n 20)")\""
+  ;;
+verify)
+  # verify NAME=VERSION...: dpkg's own view, and nothing left half-configured
+  for arg in "$@"; do
+    name=${arg%%=*} want=${arg#*=}
+    got=$(installed_version "$name") || die "$name is not installed and configured after dpkg -i"
+    [ "$got" = "$want" ] || die "$name is at $got, expected $want"
+  done
+  audit=$(dpkg --audit 2>&1)
+  [ -z "$audit" ] || die "dpkg --audit reports: $(printf '%s' "$audit" | head -n 5)"
+  line verified "\"packages\":$#"
+  ;;
+holders)
+  # holders NAME...: processes still mapping or holding files of these packages that were replaced
+  files=$(mktemp) || exit 0
+  for name in "$@"; do dpkg-query -L "$name" 2>/dev/null | grep '^/'; done | sort -u > "$files"
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    hits=$( { awk '{ $1=$2=$3=$4=$5=""; sub(/^ +/, ""); print }' "$p/maps" 2>/dev/null; for fd in "$p"/fd/*; do readlink "$fd" 2>/dev/null; done; } |
+      grep ' (deleted)$' | sed 's/ (deleted)$//' | sort -u | grep -Fx -f "$files" | head -n 3 | tr '\n' ' ')
+    [ -n "$hits" ] && line holder "\"pid\":$pid,\"comm\":\"$(esc "$(cat "$p/comm" 2>/dev/null)")\",\"files\":\"$(esc "$hits")\""
+  done
+  rm -f "$files"
+  ;;
+restore)
+  # restore OPDIR: back to exactly the state recorded by save (absent → purged, else reinstalled)
+  dir=$1
+  [ -f "$dir/prev.list" ] || { line restored '"changed":false'; exit 0; }
+  purge= debs=
+  while read -r name v src; do
+    if [ "$v" = absent ]; then
+      if known "$name"; then purge="$purge $name"; fi
+    else debs="$debs $dir/$name.deb"; fi
+  done < "$dir/prev.list"
+  if [ -n "$purge" ]; then
+    # shellcheck disable=SC2086
+    out=$(dpkg --purge $purge 2>&1) || die "dpkg --purge$purge failed: $(printf '%s' "$out" | tail -n 5)"
+  fi
+  if [ -n "$debs" ]; then
+    # shellcheck disable=SC2086
+    out=$(dpkg --force-confdef --force-confold -i $debs 2>&1) || die "reinstalling the previous packages failed: $(printf '%s' "$out" | tail -n 5)"
+  fi
+  while read -r name v src; do
+    if [ "$v" = absent ]; then ! known "$name" || die "$name is still known to dpkg after purge"
+    else [ "$(installed_version "$name")" = "$v" ] || die "$name is not back at $v"; fi
+  done < "$dir/prev.list"
+  line restored '"changed":true'
+  ;;
+*) die "unknown package subcommand $sub" ;;
+esac
