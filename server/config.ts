@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { AppError } from './errors.ts';
+import { auditFileFor } from './ssh/audit.ts';
+import { useSshSettings } from './ssh/settings.ts';
 
 export interface ControllerConfig {
   /** known_hosts files checked for every host key; the only trust anchors for hosts. */
@@ -25,6 +27,13 @@ export interface ControllerConfig {
   forks: number;
   /** Where fleetpatch keeps its helper and cache on each host. */
   remoteDir: string;
+  /** Used instead of remoteDir on hosts where remoteDir sits on a noexec mount; null: refuse them. */
+  noexecRemoteDir: string | null;
+  /** OpenSSH client config for Host aliases, HostName, User, Port, IdentityFile, ProxyJump; null: none. */
+  sshConfigFile: string | null;
+  /** Trust on first use, per invocation only (flag or environment, never the file): an unknown
+   * host key is appended to the first knownHostsFiles entry and audited. */
+  acceptNewHostKeys: boolean;
 }
 
 type Field = keyof ControllerConfig;
@@ -47,6 +56,9 @@ export function defaultConfig(cwd: string): ControllerConfig {
     connectTimeoutMs: 10_000,
     forks: 20,
     remoteDir: '/var/lib/fleetpatch',
+    noexecRemoteDir: null,
+    sshConfigFile: resolve(homedir(), '.ssh/config'),
+    acceptNewHostKeys: false,
   };
 }
 
@@ -57,9 +69,11 @@ const ENV: Record<string, Field> = {
   FLEETPATCH_TRUSTED_KEYS: 'trustedKeysDir',
   FLEETPATCH_CONNECT_TIMEOUT_MS: 'connectTimeoutMs',
   FLEETPATCH_FORKS: 'forks',
+  FLEETPATCH_SSH_CONFIG: 'sshConfigFile',
+  FLEETPATCH_ACCEPT_NEW_HOST_KEYS: 'acceptNewHostKeys',
 };
 
-const PATH_FIELDS = new Set<Field>(['knownHostsFiles', 'database', 'trustedKeysDir']);
+const PATH_FIELDS = new Set<Field>(['knownHostsFiles', 'database', 'trustedKeysDir', 'sshConfigFile']);
 
 export function loadConfig(sources: ConfigSources = {}): ControllerConfig & { source: string | null } {
   const cwd = sources.cwd ?? process.cwd();
@@ -67,7 +81,8 @@ export function loadConfig(sources: ConfigSources = {}): ControllerConfig & { so
   const config = defaultConfig(cwd);
   const file = sources.flags?.config ?? env.FLEETPATCH_CONFIG ?? null;
   const source = file ? resolve(cwd, file) : null;
-  if (source) Object.assign(config, readConfigFile(source));
+  const fromFile = source ? readConfigFile(source) : {};
+  Object.assign(config, fromFile);
   for (const [name, field] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
@@ -77,6 +92,15 @@ export function loadConfig(sources: ConfigSources = {}): ControllerConfig & { so
     if (field !== 'config' && value !== undefined) Object.assign(config, { [field]: value });
   }
   validate(config, 'config');
+  const explicitSshConfig = Boolean(env.FLEETPATCH_SSH_CONFIG) || sources.flags?.sshConfigFile !== undefined || 'sshConfigFile' in fromFile;
+  useSshSettings({
+    sshConfigFile: config.sshConfigFile,
+    sshConfigExplicit: explicitSshConfig,
+    acceptNewHostKeys: config.acceptNewHostKeys,
+    knownHostsAppendFile: config.knownHostsFiles[0] ?? null,
+    auditFile: auditFileFor(config.database),
+    noexecRemoteDir: config.noexecRemoteDir,
+  });
   return { ...config, source };
 }
 
@@ -100,8 +124,11 @@ function readConfigFile(path: string): Partial<ControllerConfig> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data)) {
     if (key === '$comment') continue;
+    if (key === 'acceptNewHostKeys') {
+      throw new AppError('config', `config file ${path}: acceptNewHostKeys cannot be set in a config file; trusting new host keys is an opt-in per invocation (--accept-new-host-keys or FLEETPATCH_ACCEPT_NEW_HOST_KEYS=1)`);
+    }
     if (!(key in defaults)) {
-      throw new AppError('config', `config file ${path}: unknown field "${key}" (known: ${Object.keys(defaults).join(', ')})`);
+      throw new AppError('config', `config file ${path}: unknown field "${key}" (known: ${Object.keys(defaults).filter((k) => k !== 'acceptNewHostKeys').join(', ')})`);
     }
     const field = key as Field;
     out[field] = PATH_FIELDS.has(field) ? resolvePaths(value, dirname(path)) : value;
@@ -122,7 +149,11 @@ function parseEnvValue(field: Field, raw: string, name: string, cwd: string): un
       return raw.split(':').filter(Boolean).map((p) => resolve(cwd, p));
     case 'database':
     case 'trustedKeysDir':
+    case 'sshConfigFile':
       return resolve(cwd, raw);
+    case 'acceptNewHostKeys':
+      if (raw !== '1' && raw !== '0') throw new AppError('config', `environment ${name}=${raw}: use 1 (accept new host keys) or 0`);
+      return raw === '1';
     case 'connectTimeoutMs':
     case 'forks': {
       const n = Number(raw);
@@ -152,4 +183,9 @@ function validate(config: Partial<Record<Field, unknown>>, where: string): void 
   if ('remoteDir' in c && !(typeof c.remoteDir === 'string' && /^\/[A-Za-z0-9._/-]+$/.test(c.remoteDir) && !c.remoteDir.includes('..'))) {
     throw bad('remoteDir', 'an absolute path of letters, digits and ._/-');
   }
+  if ('noexecRemoteDir' in c && c.noexecRemoteDir !== null && !(typeof c.noexecRemoteDir === 'string' && /^\/[A-Za-z0-9._/-]+$/.test(c.noexecRemoteDir) && !c.noexecRemoteDir.includes('..'))) {
+    throw bad('noexecRemoteDir', 'null or an absolute path of letters, digits and ._/-');
+  }
+  if ('sshConfigFile' in c && c.sshConfigFile !== null && !(typeof c.sshConfigFile === 'string' && c.sshConfigFile)) throw bad('sshConfigFile', 'a file path or null');
+  if ('acceptNewHostKeys' in c && typeof c.acceptNewHostKeys !== 'boolean') throw bad('acceptNewHostKeys', 'true or false');
 }

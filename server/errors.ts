@@ -7,14 +7,17 @@ export type ErrorCode =
   | 'pattern' // pattern invalid or matching no host
   | 'not-root' // a command that needs root was run without it
   | 'helper-missing' // the helper binary for an architecture is not built
+  | 'dns' // the host name does not resolve
+  | 'refused' // nothing accepts TCP connections on the host's SSH port
+  | 'timeout' // no answer in time: TCP connect, SSH handshake, a jump host, sudo or a command
+  | 'auth' // the host refused every credential offered, or sudo refused the become password
   | 'host-key-unknown' // the host has no key in the configured known_hosts files
-  | 'host-key-mismatch' // the host presented a key other than the known one
+  | 'host-key-changed' // the host presented a key other than the known one
   | 'host-key-revoked' // the host presented a key marked @revoked
-  | 'host-key-unsupported' // a known_hosts entry fleetpatch cannot honour (@cert-authority)
-  | 'unreachable' // TCP connect refused, timed out, or the connection dropped
-  | 'auth-failed' // the host refused our credentials
-  | 'remote-user' // the remote user cannot do what is needed (not root)
-  | 'helper-insecure' // /var/lib/fleetpatch or the helper is writable by others or not root's
+  | 'channel' // the connection dropped, or the host refused to open a session or a forward
+  | 'command-failed' // a remote command exited non-zero (exit code and stderr tail in the message)
+  | 'remote-user' // the remote user cannot do what is needed (not root, no become)
+  | 'insecure-remote-dir' // fleetpatch's directory on the host, or a file in it, could be changed by others
   | 'helper-upload' // pushing the helper failed (disk full, hash mismatch)
   | 'helper-protocol' // the helper's answer was missing or malformed
   | 'helper-failed' // the helper ran and reported a failure
@@ -62,14 +65,17 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'bundle':
     case 'bundle-untrusted':
       return EXIT.usage;
+    case 'dns':
+    case 'refused':
+    case 'timeout':
+    case 'auth':
     case 'host-key-unknown':
-    case 'host-key-mismatch':
+    case 'host-key-changed':
     case 'host-key-revoked':
-    case 'host-key-unsupported':
-    case 'unreachable':
-    case 'auth-failed':
+    case 'channel':
+    case 'command-failed':
     case 'remote-user':
-    case 'helper-insecure':
+    case 'insecure-remote-dir':
     case 'helper-upload':
     case 'helper-protocol':
     case 'helper-failed':
@@ -83,6 +89,12 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'internal':
       return EXIT.hostsFailed;
   }
+}
+
+/** Codes that mean the host could not be reached (as opposed to refusing us): a run reports such
+ * a host `unreachable`; host-key and auth refusals are failures someone must look at. */
+export function isUnreachable(code: ErrorCode): boolean {
+  return code === 'dns' || code === 'refused' || code === 'timeout' || code === 'channel';
 }
 
 /** Any thrown value as {code, message}, for JSON output and storage. */

@@ -59,4 +59,28 @@ describe('controller config', () => {
     assert.throws(() => loadConfig({ env: {}, flags: { config: file('h.json', { revokedKeyIds: 'abc' }) } }), /h\.json: field revokedKeyIds/);
     assert.throws(() => loadConfig({ env: {}, flags: { config: file('i.json', { maxBundleFileBytes: 0 }) } }), /i\.json: field maxBundleFileBytes must be a positive integer/);
   });
+
+  it('defaults to ~/.ssh/config, no noexec fallback and no trust on first use', () => {
+    const c = loadConfig({ env: {}, cwd: '/' });
+    assert.match(c.sshConfigFile!, /\/\.ssh\/config$/);
+    assert.equal(c.noexecRemoteDir, null);
+    assert.equal(c.acceptNewHostKeys, false);
+  });
+
+  it('reads sshConfigFile (relative to the file) and noexecRemoteDir, and FLEETPATCH_SSH_CONFIG over the file', () => {
+    const path = file('j.json', { sshConfigFile: 'ssh_config', noexecRemoteDir: '/opt/fleetpatch' });
+    const c = loadConfig({ env: {}, flags: { config: path } });
+    assert.equal(c.sshConfigFile, join(dir, 'ssh_config'));
+    assert.equal(c.noexecRemoteDir, '/opt/fleetpatch');
+    assert.equal(loadConfig({ env: { FLEETPATCH_SSH_CONFIG: '/etc/fp_ssh' }, flags: { config: path } }).sshConfigFile, '/etc/fp_ssh');
+    assert.equal(loadConfig({ env: {}, flags: { config: file('k.json', { sshConfigFile: null }) } }).sshConfigFile, null);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('l.json', { noexecRemoteDir: '/opt/$(x)' }) } }), /l\.json: field noexecRemoteDir must be null or an absolute path/);
+  });
+
+  it('accepts new host keys only per invocation: flag or environment, never the config file', () => {
+    assert.equal(loadConfig({ env: { FLEETPATCH_ACCEPT_NEW_HOST_KEYS: '1' }, cwd: '/' }).acceptNewHostKeys, true);
+    assert.equal(loadConfig({ env: {}, flags: { acceptNewHostKeys: true }, cwd: '/' }).acceptNewHostKeys, true);
+    assert.throws(() => loadConfig({ env: { FLEETPATCH_ACCEPT_NEW_HOST_KEYS: 'yes' } }), /FLEETPATCH_ACCEPT_NEW_HOST_KEYS=yes: use 1/);
+    assert.throws(() => loadConfig({ env: {}, flags: { config: file('m.json', { acceptNewHostKeys: true }) } }), /m\.json: acceptNewHostKeys cannot be set in a config file; .*--accept-new-host-keys/);
+  });
 });

@@ -27,7 +27,7 @@ function isLine(v: unknown): v is HelperLine {
   return typeof v === 'object' && v !== null && (v as HelperLine).fleetpatch === 1 && typeof (v as HelperLine).type === 'string';
 }
 
-const HELPER_CODES = new Set<ErrorCode>(['remote-user', 'helper-insecure', 'helper-upload', 'helper-failed', 'host-busy', 'preflight', 'transition-timeout', 'verify-failed', 'rollback-failed']);
+const HELPER_CODES = new Set<ErrorCode>(['remote-user', 'insecure-remote-dir', 'helper-upload', 'helper-failed', 'host-busy', 'preflight', 'transition-timeout', 'verify-failed', 'rollback-failed']);
 
 /** The final result line as a value, or the AppError it reports. */
 export function helperResult(lines: HelperLine[], host: string, stderr: string): HelperLine {

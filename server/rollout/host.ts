@@ -6,7 +6,7 @@ import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { saveFacts } from '../db/hosts.ts';
 import { appliedByMachine, forgetPatch, recordPatch } from '../db/runs.ts';
-import { AppError, errorInfo } from '../errors.ts';
+import { AppError, errorInfo, isUnreachable } from '../errors.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
 import type { HelperLine } from '../helper/protocol.ts';
 import { payloadPath, runHelper, type Payload } from '../helper/remote.ts';
@@ -89,7 +89,7 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
   } catch (err) {
     const info = errorInfo(err);
     // host-key and auth refusals are failures, not unreachability: someone must look at them
-    return finish(info.code === 'unreachable' ? 'unreachable' : 'failed', info.message, hostId ? { hostId } : {});
+    return finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message, hostId ? { hostId } : {});
   }
 }
 

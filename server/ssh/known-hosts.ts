@@ -2,7 +2,7 @@
  * wildcards and negation, several keys per host, `@revoked` (refused) and `@cert-authority`
  * (unsupported, refused). The configured files are the only source of truth for host keys. */
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { AppError } from '../errors.ts';
 
 export interface KnownHostEntry {
@@ -93,6 +93,22 @@ export class KnownHosts {
     return [...new Set(this.forHost(host, port).map((e) => e.keyType))];
   }
 
+  /** Trust on first use (`--accept-new-host-keys`): appends the key to `file` and remembers it.
+   * Only ever called for a host with no key at all, never for a changed or revoked one. */
+  accept(host: string, port: number, key: Buffer, file: string): KnownHostEntry {
+    const name = lookupName(host, port);
+    const keyType = blobKeyType(key) ?? 'unknown';
+    const line = `${name} ${keyType} ${key.toString('base64')}\n`;
+    try {
+      appendFileSync(file, line, { mode: 0o644 });
+    } catch (err) {
+      throw new AppError('config', `cannot append the new host key of ${name} to ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    const entry: KnownHostEntry = { marker: null, names: [{ pattern: name, negated: false }], keyType, key, where: `${file} (accepted)` };
+    this.entries.push(entry);
+    return entry;
+  }
+
   /** Throws the AppError that explains why a presented key is refused; returns when trusted. */
   check(host: string, port: number, key: Buffer): void {
     const name = lookupName(host, port);
@@ -110,12 +126,12 @@ export class KnownHosts {
       throw new AppError(
         'host-key-unknown',
         `no host key for ${name} in ${this.files.join(', ')}${why}; the host offered ${type} ${fp}. ` +
-          `Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add the key to the known_hosts file`,
+          `Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add the key to the known_hosts file, or run once with --accept-new-host-keys to trust it on first use`,
       );
     }
     const listed = known.map((e) => `${e.keyType} ${fingerprint(e.key)} (${e.where})`).join('; ');
     throw new AppError(
-      'host-key-mismatch',
+      'host-key-changed',
       `REMOTE HOST IDENTIFICATION HAS CHANGED for ${name}: it offered ${type} ${fp}, but known_hosts has ${listed}. ` +
         `Someone could be intercepting the connection, or the host was reinstalled. Check with the host's owner; if the change is expected, remove the old entry (ssh-keygen -R '${name}' -f FILE) and add the new key`,
     );

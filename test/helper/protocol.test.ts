@@ -11,7 +11,7 @@ describe('helper protocol', () => {
   });
   it('turns a failed result into its error code, keeping only known codes', () => {
     const fail = (code: string) => parseHelperLines(`{"fleetpatch":1,"type":"result","ok":false,"error":{"code":"${code}","message":"m"}}`);
-    assert.throws(() => helperResult(fail('helper-insecure'), 'h1', ''), (e: Error & { code?: string }) => e.code === 'helper-insecure' && e.message === 'h1: m');
+    assert.throws(() => helperResult(fail('insecure-remote-dir'), 'h1', ''), (e: Error & { code?: string }) => e.code === 'insecure-remote-dir' && e.message === 'h1: m');
     assert.throws(() => helperResult(fail('database'), 'h1', ''), (e: Error & { code?: string }) => e.code === 'helper-failed');
   });
   it('reports a missing result line with the end of stderr', () => {

@@ -113,7 +113,7 @@ describe('livepatch plan', () => {
     const plans = planFleet(
       bundle,
       'apply',
-      [ok('a', facts()), ok('a-alias', facts()), ok('b', facts({ machine_id: '2'.repeat(32) })), { host: 'c', ok: false, address: null, error: { code: 'unreachable', message: 'refused' } }],
+      [ok('a', facts()), ok('a-alias', facts()), ok('b', facts({ machine_id: '2'.repeat(32) })), { host: 'c', ok: false, address: null, error: { code: 'refused', message: 'refused' } }],
       () => [],
     );
     assert.deepEqual(plans.map((p) => [p.host, p.aliases, p.plan.action]), [['a', ['a-alias'], 'apply'], ['b', [], 'apply'], ['c', [], 'unreachable']]);

@@ -72,7 +72,7 @@ describe('known_hosts', () => {
     const entries = parseKnownHosts(`[h]:2222 ${keys.a!.line}\n@revoked * ${keys.c!.line}\n@cert-authority *.ca ${keys.d!.line}\n`, 'kh');
     const known = new KnownHosts(entries, ['kh']);
     assert.doesNotThrow(() => known.check('h', 2222, keys.a!.blob));
-    assert.throws(() => known.check('h', 2222, keys.b!.blob), (e: Error & { code?: string }) => e.code === 'host-key-mismatch' && e.message.includes(keys.a!.fp) && e.message.includes(keys.b!.fp) && e.message.includes('kh:1'));
+    assert.throws(() => known.check('h', 2222, keys.b!.blob), (e: Error & { code?: string }) => e.code === 'host-key-changed' && e.message.includes(keys.a!.fp) && e.message.includes(keys.b!.fp) && e.message.includes('kh:1'));
     assert.throws(() => known.check('h', 22, keys.a!.blob), (e: Error & { code?: string }) => e.code === 'host-key-unknown' && e.message.includes(keys.a!.fp));
     assert.throws(() => known.check('h', 2222, keys.c!.blob), (e: Error & { code?: string }) => e.code === 'host-key-revoked' && e.message.includes('kh:2'));
     assert.throws(() => known.check('x.ca', 22, keys.b!.blob), /@cert-authority entry at kh:3 is not supported/);

@@ -61,7 +61,7 @@ describe('helper on the host', { timeout: 120_000 }, () => {
     await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [f] });
     ssh(dir, labHosts(dir)[0]!, `echo tampered > ${REMOTE}/cache/${f.sha256}`);
     const r = await refusal(runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [f] }));
-    assert.equal(r.code, 'helper-insecure');
+    assert.equal(r.code, 'insecure-remote-dir');
     assert.match(r.message, /was modified on the host/);
     ssh(dir, labHosts(dir)[0]!, `rm ${REMOTE}/cache/${f.sha256}`);
   });

@@ -94,7 +94,7 @@ describe('lab VMs with a real Debian kernel', { timeout: 180_000 }, () => {
     assert.equal((await cli(['lab', 'kill', victim.name, '--dir', dir])).code, 0);
     const down = await facts();
     assert.equal(down.code, 1);
-    assert.equal((byName(down.results, victim.name) as Failed).error.code, 'unreachable');
+    assert.equal((byName(down.results, victim.name) as Failed).error.code, 'refused');
     assert.equal(down.results.filter((r) => r.ok).length, 2);
     assert.equal((await cli(['lab', 'start', victim.name, '--dir', dir])).code, 0);
     const up = await facts('--limit', victim.name);
