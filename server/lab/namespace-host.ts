@@ -14,6 +14,20 @@ export interface LabHost {
   name: string;
   address: string;
   port: number;
+  /** Variations for the SSH tests (ssh-variants.ts); absent on ordinary lab hosts. */
+  variant?: HostVariant;
+}
+
+export interface HostVariant {
+  hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa';
+  /** false: no sftp-server (uploads must go over exec). */
+  sftp?: boolean;
+  /** sshd_config lines placed first, so they win over the defaults (sshd takes the first value). */
+  sshd?: string[];
+  /** /var/lib (and so /var/lib/fleetpatch) mounted noexec. */
+  noexecVarLib?: boolean;
+  /** Join the network namespace of this process instead of the machine's (a host behind a bastion). */
+  netnsPid?: number;
 }
 
 /** Directories overlaid per host (lower = the machine's own, upper = the host's). */
@@ -23,7 +37,7 @@ const OVERLAYS = ['etc', 'usr', 'opt', 'var/lib', 'var/cache'];
  * /run or /root that follow cannot hide it wherever the lab directory lives. */
 const INSIDE = '/mnt';
 
-/** Runs inside the new namespaces, then becomes sshd. $1 host dir, $2 host name. */
+/** Runs inside the new namespaces, then becomes sshd. $1 host dir, $2 host name, $3 noexec|-. */
 const BOOT = String.raw`
 set -eu
 name=$2
@@ -34,6 +48,7 @@ for d in ${OVERLAYS.join(' ')}; do
   mkdir -p "$h/upper/$k" "$h/work/$k"
   mount -t overlay "lab-$k" -o "lowerdir=/$d,upperdir=$h/upper/$k,workdir=$h/work/$k" "/$d"
 done
+[ "$3" = noexec ] && mount -o remount,bind,noexec /var/lib
 mount --bind "$h/root" /root
 mount -t tmpfs -o mode=1777 lab-tmp /tmp
 mount -t tmpfs -o mode=755 lab-run /run
@@ -54,8 +69,10 @@ export async function prepareHost(labDir: string, host: LabHost, clientPublicKey
   mkdirSync(etc, { recursive: true });
   mkdirSync(join(root, '.ssh'), { recursive: true, mode: 0o700 });
   chmodSync(root, 0o700);
-  if (!existsSync(join(dir, 'ssh_host_ed25519_key'))) {
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${host.name}@fleetpatch-lab`, '-f', join(dir, 'ssh_host_ed25519_key')]);
+  const keyType = host.variant?.hostKeyType ?? 'ed25519';
+  const hostKey = hostKeyFile(host);
+  if (!existsSync(join(dir, hostKey))) {
+    await run('ssh-keygen', ['-q', '-t', keyType, ...(keyType === 'rsa' ? ['-b', '3072'] : []), '-N', '', '-C', `${host.name}@fleetpatch-lab`, '-f', join(dir, hostKey)]);
   }
   if (!existsSync(join(etc, 'machine-id'))) writeFileSync(join(etc, 'machine-id'), `${randomBytes(16).toString('hex')}\n`);
   writeFileSync(join(etc, 'hostname'), `${host.name}\n`);
@@ -65,8 +82,9 @@ export async function prepareHost(labDir: string, host: LabHost, clientPublicKey
   writeFileSync(
     join(dir, 'sshd_config'),
     [
+      ...(host.variant?.sshd ?? []),
       `ListenAddress ${host.address}:${host.port}`,
-      `HostKey ${INSIDE}/ssh_host_ed25519_key`,
+      `HostKey ${INSIDE}/${hostKey}`,
       'PidFile none',
       'PermitRootLogin prohibit-password',
       'PubkeyAuthentication yes',
@@ -74,7 +92,7 @@ export async function prepareHost(labDir: string, host: LabHost, clientPublicKey
       'KbdInteractiveAuthentication no',
       'UsePAM no',
       'AuthorizedKeysFile .ssh/authorized_keys',
-      'Subsystem sftp /usr/lib/openssh/sftp-server',
+      ...(host.variant?.sftp === false ? [] : ['Subsystem sftp /usr/lib/openssh/sftp-server']),
       'MaxStartups 200:30:400',
       'MaxSessions 10',
       'PrintMotd no',
@@ -82,6 +100,11 @@ export async function prepareHost(labDir: string, host: LabHost, clientPublicKey
       '',
     ].join('\n'),
   );
+}
+
+/** The host key's file in the host's directory (its `.pub` beside it). */
+export function hostKeyFile(host: LabHost): string {
+  return `ssh_host_${host.variant?.hostKeyType ?? 'ed25519'}_key`;
 }
 
 /** The machine's os-release, marked as this lab host's own. */
@@ -96,9 +119,12 @@ function osRelease(name: string): string {
 export function bootHost(labDir: string, host: LabHost): number {
   const dir = hostDir(labDir, host.name);
   const log = openSync(join(dir, 'console.log'), 'a');
+  const unshare = ['unshare', '--mount', '--uts', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', '--', '/bin/sh', '-c', BOOT, 'lab-boot', dir, host.name, host.variant?.noexecVarLib ? 'noexec' : '-'];
+  // nsenter execs unshare, so the pid stays the host's unshare process
+  const argv = host.variant?.netnsPid ? ['nsenter', `--net=/proc/${host.variant.netnsPid}/ns/net`, ...unshare] : unshare;
   const child = spawn(
-    'unshare',
-    ['--mount', '--uts', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', '--', '/bin/sh', '-c', BOOT, 'lab-boot', dir, host.name],
+    argv[0]!,
+    argv.slice(1),
     { detached: true, stdio: ['ignore', log, log], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } },
   );
   closeSync(log);

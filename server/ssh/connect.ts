@@ -254,7 +254,8 @@ export class SshConnection {
 
 export function describe(t: SshEndpoint & { jump?: SshEndpoint[] }): string {
   const via = t.jump?.length ? ` via ${t.jump.map((j) => `${j.user}@${j.host}:${j.port}`).join(',')}` : '';
-  return `${t.name} (${t.user}@${t.host}:${t.port}${via})`;
+  const address = `${t.user}@${t.host}:${t.port}`;
+  return t.name === address && !via ? address : `${t.name} (${address}${via})`;
 }
 
 /** `command-failed` with the exit status and the tail of stderr. */
@@ -265,7 +266,7 @@ export function commandFailed(host: string, what: string, res: ExecResult, hint 
 }
 
 function isTransient(err: AppError): boolean {
-  return (err.code === 'refused' && !/no route/.test(err.message)) || (err.code === 'dns' && /temporar/.test(err.message)) || (err.code === 'channel' && /reset|closed before/.test(err.message));
+  return (err.code === 'refused' && !/no route/.test(err.message)) || (err.code === 'dns' && /temporar/i.test(err.message)) || (err.code === 'channel' && /reset|closed before/.test(err.message));
 }
 
 /** TCP (or a jump host's forward), host key check, authentication. */
@@ -278,6 +279,8 @@ async function handshake(t: SshTarget, opts: ConnectOptions, settings: SshSettin
   await new Promise<void>((resolveReady, reject) => {
     const fail = (err: Error & { level?: string; code?: string }) => {
       client.removeAllListeners('ready');
+      // later errors of a connection already given up on (e.g. "lost before handshake") are moot
+      client.on('error', () => {});
       client.end();
       reject(rejection ?? connectError(t, err, opts.timeoutMs, plan.offered));
     };

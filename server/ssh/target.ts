@@ -91,7 +91,8 @@ export function sshTarget(h: TargetHost, sshConfig: SshClientConfig = defaultSsh
     identityFiles: endpoint.identityFiles,
     password: password === null ? null : new Secret(password),
     become: become(str, where),
-    jump: jumpSpec === null || jumpSpec.toLowerCase() === 'none' ? [] : jumpHosts(sshConfig, jumpSpec, where, 0),
+    // the keys named for the target are offered to its jump hosts too, after their own
+    jump: jumpSpec === null || jumpSpec.toLowerCase() === 'none' ? [] : jumpHosts(sshConfig, jumpSpec, where, 0).map((j) => ({ ...j, identityFiles: [...new Set([...j.identityFiles, ...endpoint.identityFiles])] })),
     remoteDir,
   };
 }
