@@ -167,7 +167,15 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   }
   step(j, "save", "ok", "previous versions recorded, each with a .deb to restore it");
   if (journal_append(j, op, "installing", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
-  if (run_pkg("install", debs, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "helper-failed", why);
+  int rc = run_pkg("install", debs, n, why, sizeof why);
+  if (rc == 3) { /* dpkg's lock was held: dpkg changed nothing */
+    journal_append(j, op, "lock-failed", bundle, serial, PKG_PATCH, "-");
+    remove_op_dir(op);
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s; nothing was changed", why);
+    return fail(j, "host-busy", msg);
+  }
+  if (rc != 0) return undo(j, op, bundle, serial, "helper-failed", why);
   step(j, "install", "ok", "dpkg -i (conffiles: --force-confdef --force-confold)");
   if (journal_append(j, op, "installed", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
   if (run_pkg("verify", want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);

@@ -29,12 +29,14 @@ apt_cached() {
 
 # Rebuilds the installed package NAME as a .deb at OUT from its files and dpkg's control data,
 # the way dpkg-repack does; refuses when dpkg --verify finds a changed or missing file.
-repack() {
+repack() (
+  umask 022
   name=$1 out=$2
   changed=$(dpkg --verify "$name" 2>&1 | grep -v ' c /' | head -n 3)
   [ -z "$changed" ] || { echo "installed files of $name differ from dpkg's record: $changed"; return 1; }
   tmp=$(mktemp -d) || return 1
-  mkdir "$tmp/DEBIAN"
+  chmod 755 "$tmp"
+  mkdir -m 755 "$tmp/DEBIAN"
   dpkg-query -s "$name" | awk '/^(Status|Conffiles|Config-Version):/ {skip=1; next} /^[^ ]/ {skip=0} !skip' > "$tmp/DEBIAN/control"
   info=/var/lib/dpkg/info
   arch=$(dpkg-query -W -f='${Architecture}' "$name")
@@ -45,13 +47,13 @@ repack() {
   done
   dpkg-query -L "$name" | grep '^/' | while IFS= read -r p; do
     [ "$p" = /. ] && continue
-    if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir -p "$tmp$p"
+    if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir -p "$tmp$p" && chmod "$(stat -c %a "$p")" "$tmp$p" && chown "$(stat -c %u:%g "$p")" "$tmp$p"
     elif [ -e "$p" ] || [ -L "$p" ]; then mkdir -p "$tmp${p%/*}" && cp -a "$p" "$tmp$p"
     fi
   done
-  dpkg-deb --root-owner-group -b "$tmp" "$out" >/dev/null 2>"$tmp.err" || { cat "$tmp.err"; rm -rf "$tmp" "$tmp.err"; return 1; }
+  dpkg-deb -b "$tmp" "$out" >/dev/null 2>"$tmp.err" || { cat "$tmp.err"; rm -rf "$tmp" "$tmp.err"; return 1; }
   rm -rf "$tmp" "$tmp.err"
-}
+)
 
 case "$sub" in
 query)
@@ -84,17 +86,21 @@ save)
       fi
       [ "$(dpkg-deb -f "$dir/$name.deb" Package)" = "$name" ] && [ "$(dpkg-deb -f "$dir/$name.deb" Version)" = "$v" ] || die "the saved copy of $name is not version $v"
       printf '%s %s %s\n' "$name" "$v" "$src" >> "$dir/prev.list.tmp"
-      line saved "\"name\":\"$(esc "$name")\",\"version\":\"$(esc "$v")\",\"source\":\"$src\""
+      line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name $v: restorable from $src")\""
     else
       printf '%s absent -\n' "$name" >> "$dir/prev.list.tmp"
-      line saved "\"name\":\"$(esc "$name")\",\"version\":null,\"source\":\"absent\""
+      line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name: not installed (rollback removes it)")\""
     fi
   done
   sync "$dir"/* 2>/dev/null; mv "$dir/prev.list.tmp" "$dir/prev.list" && sync
   ;;
 install)
   # install DEB...: one dpkg transaction; conffiles: keep the admin's changes, take new defaults
-  out=$(dpkg --force-confdef --force-confold -i "$@" 2>&1) || die "dpkg -i failed: $(printf '%s' "$out" | tail -n 5)"
+  out=$(dpkg --force-confdef --force-confold -i "$@" 2>&1) || {
+    # dpkg checks its lock before touching anything: then nothing changed
+    case "$out" in *"locked by another process"*|*"lock"*"held by"*) line pkg-error "\"message\":\"$(esc "dpkg is locked by another process (apt, unattended-upgrades?): $(printf '%s' "$out" | tail -n 2)")\""; exit 3;; esac
+    die "dpkg -i failed: $(printf '%s' "$out" | tail -n 5)"
+  }
   line installed "\"output\":\"$(esc "$(printf '%s' "$out" | tail -n 20)")\""
   ;;
 verify)

@@ -2,8 +2,10 @@
 # Builds the example .deb packages with dpkg-deb into native/packages/build/:
 #   fp-demo 1.0 (installed on lab hosts), 1.1 (good), 1.2 (installs, then its check fails);
 #   fp-demo-lib 1.0 / 1.1 (a real shared library) and fp-demo-app 1.1 (Depends: fp-demo-lib >= 1.1).
-# Every maintainer script waits while /run/fp-demo-hold-<package>-<script> exists: a hook for tests
-# that must catch fleetpatch in the middle of dpkg (it does nothing otherwise).
+#   fp-demo-clash 1.0 ships /usr/bin/fp-demo too: dpkg refuses it while fp-demo is installed.
+# Every maintainer script touches /run/fp-demo-at-<package>-<version>-<script> and waits while
+# /run/fp-demo-hold-<package>-<version>-<script> exists: a hook for tests that must catch
+# fleetpatch in the middle of dpkg (it does nothing otherwise).
 # Skips the build when nothing changed since the last one.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +33,7 @@ pkg() {
     echo " Built by native/packages/build.sh for the lab and the tests."
   } > "$root/DEBIAN/control"
   for script in preinst postinst prerm postrm; do
-    printf '#!/bin/sh\nwhile [ -e /run/fp-demo-hold-%s-%s ]; do sleep 0.1; done\nexit 0\n' "$1" "$script" > "$root/DEBIAN/$script"
+    printf '#!/bin/sh\ntouch /run/fp-demo-at-%s-%s-%s\nwhile [ -e /run/fp-demo-hold-%s-%s-%s ]; do sleep 0.1; done\nexit 0\n' "$1" "$2" "$script" "$1" "$2" "$script" > "$root/DEBIAN/$script"
     chmod 755 "$root/DEBIAN/$script"
   done
 }
@@ -65,6 +67,12 @@ pkg fp-demo-app 1.1 all "fp-demo-lib (>= 1.1)"
 mkdir -p "$root/usr/bin"
 printf '#!/bin/sh\necho "fp-demo-app 1.1 with $(cat /opt/fp-demo/VERSION 2>/dev/null || echo no-fp-demo)"\n' > "$root/usr/bin/fp-demo-app"
 chmod 755 "$root/usr/bin/fp-demo-app"
+build all
+
+pkg fp-demo-clash 1.0 all
+mkdir -p "$root/usr/bin"
+printf '#!/bin/sh\necho clash\n' > "$root/usr/bin/fp-demo"
+chmod 755 "$root/usr/bin/fp-demo"
 build all
 
 echo "$stamp" > "$out/.stamp"

@@ -3,7 +3,7 @@ import { openDatabase } from '../db/index.ts';
 import { appliedByMachine } from '../db/runs.ts';
 import { AppError, EXIT } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
-import { planCounts, planFleet, type HostPlan } from '../plan/index.ts';
+import { packageNames, planCounts, planFleet, type HostPlan } from '../plan/index.ts';
 import { ALLOW_UNSIGNED_HELP, ALLOW_UNSIGNED_OPTION, bundleFrom } from './bundle.ts';
 import { FORKS_OPTION, TARGET_OPTIONS, configFrom, targetFrom } from './common.ts';
 import { table } from './table.ts';
@@ -16,6 +16,7 @@ export const PLAN_OPTIONS: Options = {
   bundle: { type: 'string', short: 'b' },
   'allow-downgrade': { type: 'boolean' },
   'replace-foreign': { type: 'boolean' },
+  irreversible: { type: 'boolean' },
 };
 
 export const PLAN_HELP = [
@@ -25,6 +26,7 @@ export const PLAN_HELP = [
   '  -f, --forks N          hosts contacted at once',
   '  --allow-downgrade      allow an older serial of a series a host already has',
   '  --replace-foreign      let a cumulative patch replace livepatches fleetpatch did not load',
+  '  --irreversible         packages: apply even where the previous versions cannot be restored',
   ALLOW_UNSIGNED_HELP,
 ].join('\n');
 
@@ -46,10 +48,11 @@ export const planCommand: Command = {
     const targets = targetFrom(ctx);
     const db = openDatabase(config.database);
     try {
-      const facts = await gatherFacts(targets, { config, db });
+      const facts = await gatherFacts(targets, { config, db, packageNames: packageNames(bundle) });
       const plans = planFleet(bundle, ctx.values.rollback === true ? 'rollback' : 'apply', facts, (id) => appliedByMachine(db, id), {
         allowDowngrade: ctx.values['allow-downgrade'] === true,
         replaceForeign: ctx.values['replace-foreign'] === true,
+        irreversible: ctx.values.irreversible === true,
       });
       const pattern = (ctx.values.limit as string | undefined) ?? 'all';
       if (ctx.json) ctx.out(JSON.stringify({ bundle: { id: bundle.manifest.id, serial: bundle.manifest.serial, sha256: bundle.sha256 }, pattern, counts: planCounts(plans), hosts: plans }, null, 2));
@@ -64,7 +67,7 @@ export const planCommand: Command = {
 export function formatPlans(plans: HostPlan[]): string {
   const rows = plans.map((p) => {
     const a = p.plan;
-    const what = a.action === 'not-applicable' || a.action === 'unreachable' ? a.reason : [...(a.action === 'apply' ? [`module for ${a.module.release}`] : []), ...a.notes].join('; ');
+    const what = a.action === 'not-applicable' || a.action === 'unreachable' ? a.reason : [...(a.action === 'apply' && a.module ? [`module for ${a.module.release}`] : []), ...a.notes].join('; ');
     return [p.host + (p.aliases.length ? ` (= ${p.aliases.join(', ')})` : ''), p.kernel ?? '-', a.action, what];
   });
   const counts = Object.entries(planCounts(plans)).map(([k, v]) => `${v} ${k}`).join(', ');

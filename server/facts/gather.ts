@@ -13,15 +13,29 @@ import { describe } from '../ssh/connect.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
 import { sshTarget } from '../ssh/target.ts';
+import type { PackageHostState } from '../plan/packages.ts';
+import { queryPackages } from './packages.ts';
 import { validateFacts, type Facts } from './types.ts';
 
 export type HostFacts =
-  | { host: string; ok: true; address: string; facts: Facts; helperUploaded: boolean; /** patches fleetpatch applied that are no longer in effect */ drift: AppliedPatch[] }
+  | {
+      host: string;
+      ok: true;
+      address: string;
+      facts: Facts;
+      helperUploaded: boolean;
+      /** Patches fleetpatch applied that are no longer in effect. */
+      drift: AppliedPatch[];
+      /** The package query, when asked for (packages bundles). */
+      packages?: PackageHostState;
+    }
   | { host: string; ok: false; address: string | null; error: { code: ErrorCode; message: string } };
 
 export interface GatherOptions {
   config: Pick<ControllerConfig, 'knownHostsFiles' | 'connectTimeoutMs' | 'remoteDir' | 'forks'>;
   db?: Db;
+  /** Also query these packages on every host (for planning a packages bundle). */
+  packageNames?: string[];
   /** Called as each host finishes, in completion order. */
   onResult?: (r: HostFacts) => void;
 }
@@ -44,7 +58,8 @@ export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): P
             const facts = validateFacts(run.result.facts, describe(target));
             if (opts.db) saveFacts(opts.db, t.name, address, facts);
             const applied = opts.db ? appliedByMachine(opts.db, facts.machine_id) : [];
-            result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded, drift: drift(facts, applied) };
+            const packages = opts.packageNames?.length ? await queryPackages(conn, opts.packageNames, config.remoteDir) : undefined;
+            result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded, drift: drift(facts, applied), ...(packages ? { packages } : {}) };
           } catch (err) {
             result = { host: t.name, ok: false, address, error: errorInfo(err) };
           }

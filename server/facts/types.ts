@@ -34,7 +34,7 @@ export interface JournalEntry {
   time_ms: number;
 }
 
-export const IN_FLIGHT = new Set(['intent', 'loaded', 'rollback-intent']);
+export const IN_FLIGHT = new Set(['intent', 'loaded', 'saved', 'installing', 'installed', 'rollback-intent']);
 
 /** Field-naming validation of the helper's facts (a compromised host may answer anything). */
 export function validateFacts(value: unknown, host: string): Facts {

@@ -57,52 +57,68 @@ export function modulesFor(release: string, buildDir = LIVEPATCH_BUILD): Modules
   return JSON.parse(readFileSync(path, 'utf8')) as ModulesJson;
 }
 
-/** Builds and signs every example bundle into labDir/bundles (kept when already there), with a
- * lab key in labDir/bundle-keys whose public half is the only key in labDir/trusted-keys. */
-export async function buildExampleBundles(labDir: string, release: string, buildDir = LIVEPATCH_BUILD): Promise<string[]> {
-  const mods = modulesFor(release, buildDir);
+/** The lab's bundle key in labDir/bundle-keys; its public half is the only key in
+ * labDir/trusted-keys, which only the lab's own fleetpatch.json trusts. */
+export function labBundleKey(labDir: string): string {
   const keys = join(labDir, 'bundle-keys');
-  const trusted = join(labDir, 'trusted-keys');
   if (!existsSync(join(keys, 'lab.key'))) {
     const key = generateBundleKey(keys, 'lab');
-    mkdirSync(trusted, { recursive: true });
-    writeFileSync(join(trusted, 'lab.pub'), readFileSync(key.publicKeyFile));
+    mkdirSync(join(labDir, 'trusted-keys'), { recursive: true });
+    writeFileSync(join(labDir, 'trusted-keys', 'lab.pub'), readFileSync(key.publicKeyFile));
   }
+  return join(keys, 'lab.key');
+}
+
+/** Builds and signs labDir/bundles/<name> from a manifest and its payload (bundle path → source
+ * file); kept when already there. */
+export async function writeLabBundle(labDir: string, name: string, manifest: Record<string, unknown>, payload: Record<string, string>): Promise<string> {
+  const out = join(labDir, 'bundles', name);
+  if (existsSync(join(out, 'bundle.sig'))) return out;
+  const key = labBundleKey(labDir);
+  const src = mkdtempSync(join(labDir, '.bundle-src-'));
+  try {
+    for (const [path, from] of Object.entries(payload)) {
+      mkdirSync(dirname(join(src, path)), { recursive: true });
+      writeFileSync(join(src, path), readFileSync(from));
+    }
+    writeFileSync(join(src, 'bundle.json'), `${JSON.stringify({ schema: 1, cves: [], severity: 'high', ...manifest }, null, 2)}\n`);
+    rmSync(out, { recursive: true, force: true });
+    await buildBundle(src, out);
+    await signBundle(out, key);
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** Builds and signs every example livepatch bundle into labDir/bundles. */
+export async function buildExampleBundles(labDir: string, release: string, buildDir = LIVEPATCH_BUILD): Promise<string[]> {
+  const mods = modulesFor(release, buildDir);
   const built: string[] = [];
   for (const ex of EXAMPLES) {
-    const out = join(labDir, 'bundles', ex.name);
-    built.push(out);
-    if (existsSync(join(out, 'bundle.sig'))) continue;
     const mod = mods.modules.find((m) => m.name === ex.module);
     if (!mod) throw new AppError('lab', `example module ${ex.module} is missing from ${join(buildDir, release, 'modules.json')}`);
-    const src = mkdtempSync(join(labDir, '.bundle-src-'));
-    try {
-      const file = `modules/${ex.module}-${release}.ko`;
-      mkdirSync(join(src, 'modules'));
-      writeFileSync(join(src, file), readFileSync(join(buildDir, release, mod.file)));
-      const manifest = {
-        schema: 1,
-        id: ex.id,
-        serial: ex.serial,
-        kind: 'livepatch',
-        title: ex.title,
-        cves: [],
-        severity: 'high',
-        livepatch: {
-          patch: ex.module,
-          replace: ex.replace ?? false,
-          transitionTimeoutSeconds: ex.timeout ?? 30,
-          modules: [{ buildId: ex.declareBuildId === 'kernel' ? mods.buildId : mod.fleetpatchBuildId, release, version: mods.unameV, file }],
+    const file = `modules/${ex.module}-${release}.ko`;
+    built.push(
+      await writeLabBundle(
+        labDir,
+        ex.name,
+        {
+          id: ex.id,
+          serial: ex.serial,
+          kind: 'livepatch',
+          title: ex.title,
+          livepatch: {
+            patch: ex.module,
+            replace: ex.replace ?? false,
+            transitionTimeoutSeconds: ex.timeout ?? 30,
+            modules: [{ buildId: ex.declareBuildId === 'kernel' ? mods.buildId : mod.fleetpatchBuildId, release, version: mods.unameV, file }],
+          },
+          checks: catalogChecks(ex.module),
         },
-        checks: catalogChecks(ex.module),
-      };
-      writeFileSync(join(src, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-      rmSync(out, { recursive: true, force: true });
-      await buildBundle(src, out);
-      await signBundle(out, join(keys, 'lab.key'));
-    } finally {
-      rmSync(src, { recursive: true, force: true });
-    }
+        { [file]: join(buildDir, release, mod.file) },
+      ),
+    );
   }
   return built;
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import { run } from './exec.ts';
 import { buildExampleBundles } from './example-bundles.ts';
+import { buildExamplePackageBundles, installBaseline } from './example-packages.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
 import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
 import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
@@ -79,6 +80,7 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
   writeControllerFiles(labDir, state.hosts, vmList);
   // the example bundles need the example modules, which exist once the VM kernel is prepared
   if (vmList.length) await buildExampleBundles(labDir, labKernel().release);
+  await buildExamplePackageBundles(labDir);
   // VMs first: their boots are the long pole, and they run while the namespace hosts start.
   await Promise.all([
     ...vmList.map(async (v, i) => {
@@ -90,6 +92,7 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
       await waitForSsh(h, BOOT_TIMEOUT_MS, () => runningPid(labDir, h.name) !== null);
     }),
   ]);
+  await Promise.all(state.hosts.map((h) => installBaseline(labDir, h)));
   return labStatus(labDir);
 }
 

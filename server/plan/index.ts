@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import type { HostFacts } from '../facts/gather.ts';
 import type { Facts } from '../facts/types.ts';
 import { planLivepatch, planLivepatchRollback, type PlanOptions } from './livepatch.ts';
+import { planPackages, planPackagesRollback, type PackageHostState } from './packages.ts';
 import type { AppliedPatch, HostAction, HostPlan } from './types.ts';
 
 export type { AppliedPatch, HostAction, HostPlan } from './types.ts';
@@ -11,10 +12,22 @@ export { drift } from './livepatch.ts';
 
 export type RunKind = 'apply' | 'rollback';
 
-export function planHost(bundle: LoadedBundle, kind: RunKind, facts: Facts, applied: AppliedPatch[], opts: PlanOptions = {}): HostAction {
+/** What the plan needs beyond facts: the package query, for packages bundles. */
+export interface HostExtra {
+  packages?: PackageHostState;
+}
+
+export function planHost(bundle: LoadedBundle, kind: RunKind, facts: Facts, applied: AppliedPatch[], opts: PlanOptions = {}, extra: HostExtra = {}): HostAction {
   const m = bundle.manifest;
-  if (m.kind !== 'livepatch') throw new AppError('usage', `bundle ${m.id}: ${m.kind} bundles cannot be planned yet (livepatch only)`);
-  return kind === 'apply' ? planLivepatch(m, facts, applied, opts) : planLivepatchRollback(m, facts);
+  if (m.kind === 'livepatch') return kind === 'apply' ? planLivepatch(m, facts, applied, opts) : planLivepatchRollback(m, facts);
+  if (kind === 'rollback') return planPackagesRollback(m, facts);
+  if (!extra.packages) throw new AppError('internal', 'a packages plan needs the host\'s package query');
+  return planPackages(m, facts, extra.packages, opts);
+}
+
+/** Package names a bundle's plan must ask hosts about. */
+export function packageNames(bundle: LoadedBundle): string[] {
+  return bundle.manifest.kind === 'packages' ? bundle.manifest.packages.debs.map((d) => d.name) : [];
 }
 
 /** Plans every host; names that reached the same machine (same machine-id) collapse into the
@@ -37,7 +50,7 @@ export function planFleet(bundle: LoadedBundle, kind: RunKind, results: HostFact
       aliases: [],
       machineId: r.facts.machine_id,
       kernel: r.facts.uname.release,
-      plan: planHost(bundle, kind, r.facts, appliedFor(r.facts.machine_id), opts),
+      plan: planHost(bundle, kind, r.facts, appliedFor(r.facts.machine_id), opts, r.packages ? { packages: r.packages } : {}),
     };
     byMachine.set(r.facts.machine_id, plan);
     plans.push(plan);

@@ -5,6 +5,8 @@ import type { AppliedPatch, HostAction } from './types.ts';
 
 export interface PlanOptions {
   allowDowngrade?: boolean;
+  /** Packages: apply even where a rollback would be impossible. */
+  irreversible?: boolean;
   /** Let a cumulative patch replace livepatches fleetpatch did not load. */
   replaceForeign?: boolean;
 }

@@ -2,7 +2,14 @@
 import type { LivepatchModule } from '../bundles/index.ts';
 
 export type HostAction =
-  | { action: 'apply'; module: LivepatchModule; /** enabled livepatches an atomic replace disables */ replaces: string[]; notes: string[] }
+  | {
+      action: 'apply';
+      /** The livepatch module for this host's kernel build (livepatch bundles). */
+      module?: LivepatchModule;
+      /** Enabled livepatches an atomic replace disables. */
+      replaces: string[];
+      notes: string[];
+    }
   | { action: 'rollback'; notes: string[] }
   | { action: 'already-applied'; notes: string[] }
   | { action: 'not-applicable'; reason: string }

@@ -5,24 +5,28 @@ import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { saveFacts } from '../db/hosts.ts';
-import { appliedByMachine, forgetPatch, recordPatch } from '../db/runs.ts';
-import { AppError, errorInfo, isUnreachable } from '../errors.ts';
+import { appliedByMachine } from '../db/runs.ts';
+import { errorInfo, isUnreachable } from '../errors.ts';
+import { queryPackages } from '../facts/packages.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
 import type { HelperLine } from '../helper/protocol.ts';
-import { payloadPath, runHelper, type Payload } from '../helper/remote.ts';
+import { runHelper, type Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
-import { planHost, type RunKind } from '../plan/index.ts';
+import { packageNames, planHost, type HostAction, type RunKind } from '../plan/index.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
-import { describe, type SshConnection } from '../ssh/connect.ts';
+import { describe, type ConnectOptions, type SshConnection } from '../ssh/connect.ts';
 import type { ConnectionPool } from '../ssh/pool.ts';
 import { sshTarget } from '../ssh/target.ts';
-import { runChecks } from './checks.ts';
+import { applyLivepatch, rollbackLivepatch } from './livepatch.ts';
+import { applyPackages, rollbackPackages } from './packages.ts';
 import type { HostState, RunRecorder } from './record.ts';
 
 export interface HostContext {
   db: Db;
   config: Pick<ControllerConfig, 'remoteDir'>;
   pool: ConnectionPool;
+  /** How the pool connects, for the checks that need a connection of their own. */
+  connect: ConnectOptions;
   rec: RunRecorder;
   bundle: LoadedBundle;
   kind: RunKind;
@@ -37,145 +41,93 @@ export interface HostOutcome {
   reason: string | null;
 }
 
-const HELPER_TIMEOUT_MS = 10 * 60_000;
+export const HELPER_TIMEOUT_MS = 10 * 60_000;
 
-/** Steps the helper reported (disable, unload, reconcile…), stored like the controller's own. */
-function recordRemoteSteps(rec: RunRecorder, hostResultId: number, host: string, lines: HelperLine[]): void {
-  for (const l of lines) if (l.type === 'step') rec.remoteStep(hostResultId, host, String(l.step), String(l.status), typeof l.detail === 'string' ? l.detail : null);
+/** One host's run: its connection, identity and the recorder calls bound to it. */
+export class HostRun {
+  conn!: SshConnection;
+  hostId: number | undefined;
+  readonly opId: string;
+
+  constructor(
+    readonly t: TargetHost,
+    readonly hostResultId: number,
+    readonly ctx: HostContext,
+  ) {
+    this.opId = `r${ctx.rec.runId}-h${hostResultId}-${randomBytes(3).toString('hex')}`;
+  }
+
+  step<T>(name: string, fn: () => Promise<T>, d?: (v: T) => { detail?: string; output?: string; failed?: boolean }): Promise<T> {
+    return this.ctx.rec.step(this.hostResultId, this.t.name, name, fn, d);
+  }
+
+  finish(state: HostState, reason: string | null): HostOutcome {
+    this.ctx.rec.host(this.hostResultId, this.t.name, state, reason, { ...(this.hostId ? { hostId: this.hostId } : {}), ...(state === 'running' ? {} : { opId: this.opId }) });
+    return { state, reason };
+  }
+
+  /** Steps the helper reported (disable, unload, save, install…), stored like the controller's own. */
+  remoteSteps(lines: HelperLine[]): void {
+    for (const l of lines) if (l.type === 'step') this.remoteStep(l);
+  }
+
+  remoteStep(l: HelperLine): void {
+    this.ctx.rec.remoteStep(this.hostResultId, this.t.name, String(l.step), String(l.status), typeof l.detail === 'string' ? l.detail : null, l.blocking ? JSON.stringify(l.blocking) : null);
+  }
+
+  helper(args: string[], opts: { payloads?: Payload[]; onLine?: Parameters<typeof runHelper>[2]['onLine'] } = {}) {
+    return runHelper(this.conn, args, { remoteDir: this.ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS, ...opts });
+  }
+
+  readFacts(name = 'facts'): Promise<Facts> {
+    return this.step(
+      name,
+      async () => {
+        const run = await runHelper(this.conn, ['facts'], { remoteDir: this.ctx.config.remoteDir, timeoutMs: 120_000 });
+        const facts = validateFacts(run.result.facts, describe(this.conn.target));
+        this.hostId = saveFacts(this.ctx.db, this.t.name, `${this.conn.target.host}:${this.conn.target.port}`, facts);
+        return facts;
+      },
+      (f) => ({ detail: `${f.hostname} ${f.uname.release} build ${f.kernel_build_id}; livepatches: ${f.livepatches.map((p) => `${p.name}(enabled=${p.enabled},transition=${p.transition})`).join(' ') || 'none'}` }),
+    );
+  }
 }
 
 export async function runHost(t: TargetHost, hostResultId: number, ctx: HostContext): Promise<HostOutcome> {
-  const { rec } = ctx;
-  const finish = (state: HostState, reason: string | null, extra: { hostId?: number; opId?: string } = {}): HostOutcome => {
-    rec.host(hostResultId, t.name, state, reason, extra);
-    return { state, reason };
-  };
-  rec.host(hostResultId, t.name, 'running');
-  const step = <T>(name: string, fn: () => Promise<T>, d?: (v: T) => { detail?: string; output?: string }) => rec.step(hostResultId, t.name, name, fn, d);
-  let conn: SshConnection;
-  let hostId: number | undefined;
+  const h = new HostRun(t, hostResultId, ctx);
+  ctx.rec.host(hostResultId, t.name, 'running');
   try {
-    conn = await step('connect', () => ctx.pool.get(sshTarget(t)), (c) => ({ detail: describe(c.target) }));
-    const readFacts = async (name = 'facts') =>
-      step(name, async () => {
-        const run = await runHelper(conn, ['facts'], { remoteDir: ctx.config.remoteDir, timeoutMs: 120_000 });
-        const facts = validateFacts(run.result.facts, describe(conn.target));
-        hostId = saveFacts(ctx.db, t.name, `${conn.target.host}:${conn.target.port}`, facts);
-        return facts;
-      }, (f) => ({ detail: `${f.hostname} ${f.uname.release} build ${f.kernel_build_id}; livepatches: ${f.livepatches.map((p) => `${p.name}(enabled=${p.enabled},transition=${p.transition})`).join(' ') || 'none'}` }));
-    let facts = await readFacts();
+    h.conn = await h.step('connect', () => ctx.pool.get(sshTarget(t)), (c) => ({ detail: describe(c.target) }));
+    let facts = await h.readFacts();
     const owner = ctx.machines.get(facts.machine_id);
-    if (owner && owner !== t.name) return finish('skipped', `same machine as ${owner} (machine-id ${facts.machine_id}): patched once, under ${owner}`, { hostId: hostId! });
+    if (owner && owner !== t.name) return h.finish('skipped', `same machine as ${owner} (machine-id ${facts.machine_id}): patched once, under ${owner}`);
     ctx.machines.set(facts.machine_id, t.name);
     if (facts.journal.some((e) => IN_FLIGHT.has(e.state))) {
-      const r = await step('reconcile', () => runHelper(conn, ['reconcile', '--timeout', String(timeoutSeconds(ctx))], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
+      const r = await h.step('reconcile', () => h.helper(['reconcile', '--timeout', String(timeoutSeconds(ctx))]), (r) => ({
         detail: r.lines.filter((l) => l.type === 'reconcile').map((l) => `${String(l.op)}: ${String(l.from)} → rolled back`).join('; '),
       }));
-      recordRemoteSteps(rec, hostResultId, t.name, r.lines);
-      facts = await readFacts();
+      h.remoteSteps(r.lines);
+      facts = await h.readFacts();
     }
-    const plan = await step('plan', async () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions), (p) => ({
-      detail: p.action === 'not-applicable' || p.action === 'unreachable' ? `${p.action}: ${p.reason}` : [p.action, ...p.notes].join('; '),
-    }));
-    if (plan.action === 'already-applied') return finish('already-applied', null, { hostId: hostId! });
-    if (plan.action === 'not-applicable' || plan.action === 'unreachable') return finish('not-applicable', plan.reason, { hostId: hostId! });
-    const opId = `r${rec.runId}-h${hostResultId}-${randomBytes(3).toString('hex')}`;
-    if (plan.action === 'rollback') return await rollback(conn, t, hostResultId, ctx, opId, hostId!, finish, readFacts);
-    const payload = ctx.payloads.get(plan.module.file)!;
-    await step('push', () => runHelper(conn, ['facts'], { remoteDir: ctx.config.remoteDir, payloads: [payload], timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
-      detail: `${plan.module.file} → ${payloadPath(ctx.config.remoteDir, payload.sha256)} (${r.uploaded ? 'uploaded' : 'already cached'})`,
-    }));
-    return await apply(conn, t, hostResultId, ctx, opId, hostId!, payload, finish, readFacts);
+    const names = packageNames(ctx.bundle);
+    const packages = names.length && ctx.kind === 'apply' ? await h.step('packages', () => queryPackages(h.conn, names, ctx.config.remoteDir), (s) => ({ detail: s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ') })) : undefined;
+    const plan = await h.step('plan', async () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions, packages ? { packages } : {}), (p) => ({ detail: describePlan(p) }));
+    if (plan.action === 'already-applied') return h.finish('already-applied', null);
+    if (plan.action === 'not-applicable' || plan.action === 'unreachable') return h.finish('not-applicable', plan.reason);
+    const m = ctx.bundle.manifest;
+    if (m.kind === 'livepatch') return plan.action === 'rollback' ? await rollbackLivepatch(h, m) : await applyLivepatch(h, m, plan);
+    return plan.action === 'rollback' ? await rollbackPackages(h, m) : await applyPackages(h, m, packages!);
   } catch (err) {
     const info = errorInfo(err);
     // host-key and auth refusals are failures, not unreachability: someone must look at them
-    return finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message, hostId ? { hostId } : {});
+    return h.finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message);
   }
+}
+
+function describePlan(p: HostAction): string {
+  return p.action === 'not-applicable' || p.action === 'unreachable' ? `${p.action}: ${p.reason}` : [p.action, ...p.notes].join('; ');
 }
 
 function timeoutSeconds(ctx: HostContext): number {
   return ctx.bundle.manifest.kind === 'livepatch' ? ctx.bundle.manifest.livepatch.transitionTimeoutSeconds : 30;
-}
-
-type Finish = (state: HostState, reason: string | null, extra?: { hostId?: number; opId?: string }) => HostOutcome;
-type ReadFacts = (name?: string) => Promise<Facts>;
-
-function opArgs(ctx: HostContext, opId: string): string[] {
-  const m = ctx.bundle.manifest;
-  if (m.kind !== 'livepatch') throw new AppError('internal', 'livepatch bundle expected');
-  return ['--op', opId, '--bundle', m.id, '--serial', String(m.serial), '--patch', m.livepatch.patch, '--timeout', String(m.livepatch.transitionTimeoutSeconds)];
-}
-
-async function apply(conn: SshConnection, t: TargetHost, hostResultId: number, ctx: HostContext, opId: string, hostId: number, payload: Payload, finish: Finish, readFacts: ReadFacts): Promise<HostOutcome> {
-  const { rec } = ctx;
-  const m = ctx.bundle.manifest;
-  if (m.kind !== 'livepatch') throw new AppError('internal', 'livepatch bundle expected');
-  let checkFailure: string | null = null;
-  let verdict: Promise<void> = Promise.resolve();
-  const args = ['apply', ...opArgs(ctx, opId), '--module', payloadPath(ctx.config.remoteDir, payload.sha256), ...(m.livepatch.replace ? ['--replace'] : [])];
-  let run;
-  try {
-    run = await rec.step(hostResultId, t.name, 'apply', () =>
-      runHelper(conn, args, {
-        remoteDir: ctx.config.remoteDir,
-        payloads: [payload],
-        timeoutMs: HELPER_TIMEOUT_MS,
-        onLine: (line, channel) => {
-          if (line.type === 'step') rec.remoteStep(hostResultId, t.name, String(line.step), String(line.status), typeof line.detail === 'string' ? line.detail : null, line.blocking ? JSON.stringify(line.blocking) : null);
-          if (line.type !== 'awaiting-verdict') return;
-          verdict = rec
-            .step(hostResultId, t.name, 'check', () => runChecks(conn, m.checks), (c) => ({ detail: c.ok ? `${m.checks.length} checks passed` : 'a check failed', output: c.report, failed: !c.ok }))
-            .then((c) => {
-              if (!c.ok) checkFailure = c.report.split('\n').find((l) => l.includes('FAILED')) ?? 'a check failed';
-              channel.end(c.ok ? 'commit\n' : 'rollback\n');
-            })
-            .catch((err) => {
-              checkFailure = `checks could not run: ${(err as Error).message}`;
-              channel.end('rollback\n');
-            });
-        },
-      }),
-    );
-  } catch (err) {
-    await verdict;
-    const info = errorInfo(err);
-    if (info.code === 'transition-timeout' || info.code === 'verify-failed') return verifyRolledBack(t, hostResultId, ctx, readFacts, finish, info.message, hostId, opId);
-    if (info.code === 'rollback-failed') return finish('rollback-failed', info.message, { hostId, opId });
-    throw err;
-  }
-  await verdict;
-  const outcome = run.result.outcome;
-  if (outcome === 'already-applied') return finish('already-applied', null, { hostId, opId });
-  if (outcome === 'applied') {
-    recordPatch(ctx.db, { hostId, bundleId: m.id, serial: m.serial, patch: m.livepatch.patch, runId: rec.runId, appliedAt: new Date() });
-    return finish('applied', null, { hostId, opId });
-  }
-  if (outcome === 'rolled-back') return verifyRolledBack(t, hostResultId, ctx, readFacts, finish, checkFailure ?? 'rolled back by the helper (no verdict)', hostId, opId);
-  throw new AppError('helper-protocol', `${t.name}: unexpected apply outcome ${String(outcome)}`);
-}
-
-/** After any rollback: read the host again and confirm the patch is gone from sysfs. */
-async function verifyRolledBack(t: TargetHost, hostResultId: number, ctx: HostContext, readFacts: ReadFacts, finish: Finish, reason: string, hostId: number, opId: string): Promise<HostOutcome> {
-  const m = ctx.bundle.manifest;
-  if (m.kind !== 'livepatch') throw new AppError('internal', 'livepatch bundle expected');
-  const facts = await readFacts('verify-rollback');
-  if (facts.livepatches.some((p) => p.name === m.livepatch.patch)) {
-    return finish('rollback-failed', `${reason}; and ${m.livepatch.patch} is still present in /sys/kernel/livepatch after the rollback`, { hostId, opId });
-  }
-  forgetPatch(ctx.db, hostId, m.livepatch.patch);
-  return finish('rolled-back', reason, { hostId, opId });
-}
-
-async function rollback(conn: SshConnection, t: TargetHost, hostResultId: number, ctx: HostContext, opId: string, hostId: number, finish: Finish, readFacts: ReadFacts): Promise<HostOutcome> {
-  try {
-    const r = await ctx.rec.step(hostResultId, t.name, 'rollback', () => runHelper(conn, ['rollback', ...opArgs(ctx, opId)], { remoteDir: ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS }), (r) => ({
-      detail: String(r.result.outcome),
-    }));
-    recordRemoteSteps(ctx.rec, hostResultId, t.name, r.lines);
-  } catch (err) {
-    const info = errorInfo(err);
-    if (info.code === 'rollback-failed') return finish('rollback-failed', info.message, { hostId, opId });
-    throw err;
-  }
-  return verifyRolledBack(t, hostResultId, ctx, readFacts, finish, 'rolled back on request', hostId, opId);
 }

@@ -72,10 +72,11 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     if (createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw new AppError('bundle', `${f.absPath} changed after the bundle was verified; nothing was started`);
     payloads.set(path, { sha256: f.sha256, bytes });
   }
-  const pool = new ConnectionPool({ knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs });
+  const connect = { knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs };
+  const pool = new ConnectionPool(connect);
   const heartbeat = setInterval(() => updateRun(db, run.id, { heartbeatAt: new Date() }), 5_000);
   const queue = new PQueue({ concurrency: config.forks });
-  const ctx = { db, config, pool, rec, bundle, kind: req.kind, planOptions: req.planOptions ?? {}, machines: new Map<string, string>(), payloads };
+  const ctx = { db, config, pool, connect, rec, bundle, kind: req.kind, planOptions: req.planOptions ?? {}, machines: new Map<string, string>(), payloads };
   let outcomes: HostOutcome[];
   try {
     outcomes = (await Promise.all(req.targets.map((t, i) => queue.add(() => runHost(t, rows[i]!.id, ctx))))) as HostOutcome[];

@@ -51,7 +51,7 @@ describe('livepatch plan', () => {
   it('applies the module built for the running kernel build', () => {
     const a = planLivepatch(manifest(), facts(), []);
     assert.equal(a.action, 'apply');
-    assert.equal(a.action === 'apply' && a.module.file, 'm.ko');
+    assert.equal(a.action === 'apply' && a.module?.file, 'm.ko');
   });
 
   it('says already-applied when the patch is enabled and settled', () => {

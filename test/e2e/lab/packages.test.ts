@@ -1,0 +1,187 @@
+/** Package bundles on real dpkg in the lab's namespace hosts: applied, re-run, rolled back to the
+ * exact previous state (listing, audit, file hashes), faults at every journal point reconciled. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { writeLabBundle } from '../../../server/lab/example-bundles.ts';
+import { labDown, labUp } from '../../../server/lab/index.ts';
+import type { LabHost } from '../../../server/lab/namespace-host.ts';
+import { cli, freePort, labHosts, newLabDir, ssh } from '../../support/lab.ts';
+
+const HOSTS = 5;
+const dir = newLabDir();
+const config = join(dir, 'fleetpatch.json');
+const inventory = join(dir, 'inventory.ini');
+const bundle = (name: string) => join(dir, 'bundles', name);
+const debs = join(process.cwd(), 'native/packages/build');
+
+interface HostRow {
+  inventoryName: string;
+  state: string;
+  reason: string | null;
+}
+interface StepRow {
+  name: string;
+  status: string;
+  detail: string | null;
+}
+
+async function run(kind: 'run' | 'rollback', name: string, ...extra: string[]) {
+  const r = await cli([kind, '-i', inventory, '--bundle', bundle(name), '--config', config, '--json', ...extra]);
+  const data = JSON.parse(r.out) as { run: { id: number }; hosts: HostRow[] };
+  return { code: r.code, runId: data.run.id, hosts: data.hosts, err: r.err };
+}
+async function steps(runId: number, host: string): Promise<StepRow[]> {
+  const r = await cli(['show', String(runId), '--config', config, '--json']);
+  return (JSON.parse(r.out) as { hosts: (HostRow & { steps: StepRow[] })[] }).hosts.find((h) => h.inventoryName === host)!.steps;
+}
+
+/** Everything that defines a host's package state: the dpkg listing, the audit, and the sha256
+ * of every file the demo packages own. */
+function packageState(h: LabHost): string {
+  return ssh(
+    dir,
+    h,
+    "dpkg-query -W; echo audit:; dpkg --audit; echo files:; for p in fp-demo fp-demo-lib fp-demo-app; do dpkg-query -L $p 2>/dev/null | while read -r f; do [ -f \"$f\" ] && sha256sum \"$f\"; done; done; cat /etc/fp-demo.conf 2>/dev/null; true",
+  );
+}
+const version = (h: LabHost, pkg: string) => ssh(dir, h, `dpkg-query -W -f='\${Version}' ${pkg} 2>/dev/null || echo absent`).trim();
+
+describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
+  let hosts: LabHost[];
+  let baseline: string[];
+  before(async () => {
+    await labUp(dir, HOSTS, await freePort());
+    hosts = labHosts(dir);
+  });
+  after(async () => {
+    await labDown(dir, true);
+  });
+
+  it('lab hosts start with fp-demo 1.0 installed by their own dpkg', () => {
+    for (const h of hosts) assert.equal(version(h, 'fp-demo'), '1.0');
+    baseline = hosts.map(packageState);
+  });
+
+  it('a bad bundle leaves every host exactly as it was: listing, audit, file hashes', async () => {
+    const before = hosts.map(packageState);
+    const r = await run('run', 'pkg-bad');
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('rolled-back'));
+    assert.match(r.hosts[0]!.reason!, /\["fp-demo"\]: FAILED: stdout is not "fp-demo 1\.2"/);
+    assert.deepEqual(hosts.map(packageState), before);
+  });
+
+  it('applies the good bundle on every host; a re-run is already-applied and uploads nothing', async () => {
+    const r = await run('run', 'pkg-good');
+    assert.equal(r.code, 0, JSON.stringify(r.hosts));
+    assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('applied'));
+    for (const h of hosts) assert.equal(ssh(dir, h, 'fp-demo'), 'fp-demo 1.1\n');
+    const s = await steps(r.runId, 'lab-01');
+    assert.ok(s.some((x) => x.name === 'reconnect' && x.status === 'ok'), 'checks ran over a new SSH connection');
+    assert.ok(s.some((x) => x.name === 'save-previous' && /fp-demo 1\.0: restorable from rebuilt/.test(x.detail ?? '')), JSON.stringify(s));
+    const cache = () => hosts.map((h) => ssh(dir, h, 'ls -l --full-time /var/lib/fleetpatch/cache'));
+    const listing = cache();
+    const again = await run('run', 'pkg-good');
+    assert.deepEqual(again.hosts.map((h) => h.state), Array(HOSTS).fill('already-applied'));
+    assert.ok(!(await steps(again.runId, 'lab-01')).some((x) => x.name === 'push'));
+    assert.deepEqual(cache(), listing);
+  });
+
+  it('rolls a good bundle back with a rebuilt copy of the previous version, exactly', async () => {
+    const h = hosts[1]!;
+    const r = await run('rollback', 'pkg-good', '--limit', h.name);
+    assert.equal(r.code, 0, JSON.stringify(r.hosts));
+    assert.equal(r.hosts[0]!.state, 'rolled-back');
+    assert.equal(version(h, 'fp-demo'), '1.0');
+    assert.equal(packageState(h), baseline[1], 'listing, audit and every file hash as before the update');
+    assert.equal(ssh(dir, h, 'fp-demo; cat /opt/fp-demo/VERSION /etc/fp-demo.conf'), 'fp-demo 1.0\n1.0\n# fp-demo configuration (a conffile), shipped by 1.0\n');
+    assert.equal(ssh(dir, h, 'dpkg --audit; dpkg --verify fp-demo; echo ok'), 'ok\n');
+  });
+
+  it('installs a library and a new package that depends on it together, reports a process still mapping the old library, and rolls the pair back', async () => {
+    const h = hosts[2]!;
+    const before = packageState(h);
+    ssh(dir, h, 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libfpdemo.so.1 nohup sleep 600 >/dev/null 2>&1 &');
+    try {
+      const r = await run('run', 'pkg-pair', '--limit', h.name);
+      assert.equal(r.hosts[0]!.state, 'applied', JSON.stringify(r.hosts));
+      assert.match(r.hosts[0]!.reason ?? '', /warning: processes still use replaced files .*pid \d+ \(sleep\): \/usr\/lib\/x86_64-linux-gnu\/libfpdemo\.so\.1/);
+      assert.equal(version(h, 'fp-demo-lib'), '1.1');
+      assert.equal(version(h, 'fp-demo-app'), '1.1');
+      const back = await run('rollback', 'pkg-pair', '--limit', h.name);
+      assert.equal(back.hosts[0]!.state, 'rolled-back');
+    } finally {
+      ssh(dir, h, 'pkill -x sleep || true');
+    }
+    assert.equal(version(h, 'fp-demo-app'), 'absent');
+    assert.equal(packageState(h), before);
+  });
+
+  it('refuses a conflicting .deb, an unreadable .deb and a locked dpkg with a clear error, host unchanged', async () => {
+    const h = hosts[3]!;
+    const deb = (name: string, version: string) => ({ name, version, arch: 'all', file: `debs/${name}_${version}_all.deb` });
+    await writeLabBundle(dir, 'test-clash', { id: 'fp-test-clash', serial: 1, kind: 'packages', title: 'TEST: a package that overwrites another', packages: { debs: [deb('fp-demo-clash', '1.0')], installNew: true }, checks: [] }, { 'debs/fp-demo-clash_1.0_all.deb': join(debs, 'fp-demo-clash_1.0_all.deb') });
+    await writeLabBundle(dir, 'test-garbage', { id: 'fp-test-garbage', serial: 1, kind: 'packages', title: 'TEST: not a .deb', packages: { debs: [deb('fp-demo', '1.3')] }, checks: [] }, { 'debs/fp-demo_1.3_all.deb': join(process.cwd(), 'package.json') });
+    const before = packageState(h);
+    const clash = await run('run', 'test-clash', '--limit', h.name);
+    assert.equal(clash.hosts[0]!.state, 'rolled-back');
+    assert.match(clash.hosts[0]!.reason!, /dpkg -i failed: .*trying to overwrite '\/usr\/bin\/fp-demo'/s);
+    assert.equal(packageState(h), before);
+    const garbage = await run('run', 'test-garbage', '--limit', h.name);
+    assert.notEqual(garbage.hosts[0]!.state, 'applied');
+    assert.match(garbage.hosts[0]!.reason!, /not a Debian format archive|dpkg-deb/);
+    assert.equal(packageState(h), before);
+    const holder = spawn('ssh', ['-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-p', String(h.port), `root@${h.address}`, `python3 -c "import fcntl,time; f=open('/var/lib/dpkg/lock-frontend','w'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"`]);
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    try {
+      const locked = await run('run', 'pkg-bad', '--limit', h.name);
+      assert.equal(locked.hosts[0]!.state, 'failed');
+      assert.match(locked.hosts[0]!.reason!, /dpkg is locked by another process.*nothing was changed/s);
+    } finally {
+      holder.kill();
+      ssh(dir, h, 'pkill -f "fcntl.lock[f]" || true');
+    }
+    assert.equal(packageState(h), before);
+  });
+
+  for (const point of [
+    { name: 'before install (new preinst)', hold: 'fp-demo-1.1-preinst', bundle: 'pkg-good' },
+    { name: 'during install (new postinst)', hold: 'fp-demo-1.1-postinst', bundle: 'pkg-good' },
+    { name: 'during rollback (old postinst)', hold: 'fp-demo-1.0-postinst', bundle: 'pkg-bad' },
+  ]) {
+    it(`reconciles a host whose helper was killed ${point.name} to exactly its previous state`, async () => {
+      const h = hosts[1]!; // back at fp-demo 1.0 since the rollback test
+      const before = packageState(h);
+      ssh(dir, h, `rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-${point.hold}`);
+      const controller = spawn('node', ['--import', 'tsx', 'server/main.ts', 'run', '-i', inventory, '--bundle', bundle(point.bundle), '--limit', h.name, '--config', config, '--json'], { stdio: 'ignore' });
+      const exited = new Promise((resolve) => controller.on('exit', resolve));
+      try {
+        await waitFor(() => ssh(dir, h, `test -e /run/fp-demo-at-${point.hold} && echo yes || true`).trim() === 'yes');
+        // power cut for fleetpatch on the host: the helper and everything it started die at once
+        ssh(dir, h, 'kill -9 -- -$(ps -o pgid= -p $(pgrep -f "/bin/helper-[0-9a-f]{64}" | head -n 1) | tr -d " ")');
+      } finally {
+        ssh(dir, h, `rm -f /run/fp-demo-hold-${point.hold}`);
+        await exited;
+      }
+      const journal = ssh(dir, h, 'tail -n 1 /var/lib/fleetpatch/journal');
+      assert.match(journal, /\t(installing|rollback-intent)\t/, 'the journal shows the operation in flight');
+      const next = await run('run', 'pkg-bad', '--limit', h.name);
+      const s = await steps(next.runId, h.name);
+      assert.ok(s.some((x) => x.name === 'reconcile' && x.status === 'ok'), JSON.stringify(s));
+      assert.equal(next.hosts[0]!.state, 'rolled-back');
+      assert.equal(packageState(h), before);
+      const latest = ssh(dir, h, "awk -F'\\t' '{ s[$2] = $3 } END { for (o in s) print s[o] }' /var/lib/fleetpatch/journal | sort -u");
+      assert.doesNotMatch(latest, /^(intent|saved|installing|installed|rollback-intent)$/m, 'no operation left in flight');
+    });
+  }
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
