@@ -35,6 +35,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 make -s -C native/helper
+sh native/packages/build.sh
 
 # Lab VMs (qemu) and the example livepatch modules: root only (apt, /var/cache).
 if [ "$(id -u)" = 0 ]; then
