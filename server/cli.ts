@@ -1,6 +1,7 @@
 /** fleetpatch <command>: parse the command line, run the command, map errors to exit codes. */
 import { parseArgs } from 'node:util';
 import { bundleCommand } from './commands/bundle.ts';
+import { cleanCommand } from './commands/clean.ts';
 import { demoCommand } from './commands/demo.ts';
 import { factsCommand } from './commands/facts.ts';
 import { hostsCommand } from './commands/hosts.ts';
@@ -12,7 +13,7 @@ import { runsCommand, showCommand } from './commands/runs.ts';
 import type { Command, CommandContext, Options } from './commands/types.ts';
 import { AppError, EXIT, errorInfo, exitCodeFor } from './errors.ts';
 
-const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, labCommand, demoCommand];
+const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cleanCommand, labCommand, demoCommand];
 
 const GLOBAL: Options = {
   config: { type: 'string', short: 'c' },
