@@ -146,27 +146,34 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.equal(packageState(h), before);
   });
 
+  it('prepares a test bundle whose check takes 20 s, to catch the helper before its verdict', async () => {
+    const deb = { name: 'fp-demo', version: '1.1', arch: 'all', file: 'debs/fp-demo_1.1_all.deb' };
+    await writeLabBundle(dir, 'test-slow-check', { id: 'fp-test-slow-check', serial: 1, kind: 'packages', title: 'TEST: a slow check', packages: { debs: [deb] }, checks: [{ argv: ['sleep', '20'], exitCode: 0 }] }, { [deb.file]: join(debs, 'fp-demo_1.1_all.deb') });
+  });
+
   for (const point of [
     { name: 'before install (new preinst)', hold: 'fp-demo-1.1-preinst', bundle: 'pkg-good' },
     { name: 'during install (new postinst)', hold: 'fp-demo-1.1-postinst', bundle: 'pkg-good' },
+    { name: 'before verify (checks running)', hold: null, bundle: 'test-slow-check' },
     { name: 'during rollback (old postinst)', hold: 'fp-demo-1.0-postinst', bundle: 'pkg-bad' },
   ]) {
     it(`reconciles a host whose helper was killed ${point.name} to exactly its previous state`, async () => {
       const h = hosts[1]!; // back at fp-demo 1.0 since the rollback test
       const before = packageState(h);
-      ssh(dir, h, `rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-${point.hold}`);
+      ssh(dir, h, `rm -f /run/fp-demo-at-*${point.hold ? `; touch /run/fp-demo-hold-${point.hold}` : ''}`);
       const controller = spawn('node', ['--import', 'tsx', 'server/main.ts', 'run', '-i', inventory, '--bundle', bundle(point.bundle), '--limit', h.name, '--config', config, '--json'], { stdio: 'ignore' });
       const exited = new Promise((resolve) => controller.on('exit', resolve));
       try {
-        await waitFor(() => ssh(dir, h, `test -e /run/fp-demo-at-${point.hold} && echo yes || true`).trim() === 'yes');
+        const reached = point.hold ? `test -e /run/fp-demo-at-${point.hold}` : 'tail -n 1 /var/lib/fleetpatch/journal | grep -q "\tinstalled\t"';
+        await waitFor(() => ssh(dir, h, `${reached} && echo yes || true`).trim() === 'yes');
         // power cut for fleetpatch on the host: the helper and everything it started die at once
         ssh(dir, h, 'kill -9 -- -$(ps -o pgid= -p $(pgrep -f "/bin/helper-[0-9a-f]{64}" | head -n 1) | tr -d " ")');
       } finally {
-        ssh(dir, h, `rm -f /run/fp-demo-hold-${point.hold}`);
+        if (point.hold) ssh(dir, h, `rm -f /run/fp-demo-hold-${point.hold}`);
         await exited;
       }
       const journal = ssh(dir, h, 'tail -n 1 /var/lib/fleetpatch/journal');
-      assert.match(journal, /\t(installing|rollback-intent)\t/, 'the journal shows the operation in flight');
+      assert.match(journal, /\t(installing|installed|rollback-intent)\t/, 'the journal shows the operation in flight');
       const next = await run('run', 'pkg-bad', '--limit', h.name);
       const s = await steps(next.runId, h.name);
       assert.ok(s.some((x) => x.name === 'reconcile' && x.status === 'ok'), JSON.stringify(s));
