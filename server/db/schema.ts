@@ -47,6 +47,13 @@ export const runs = sqliteTable('runs', {
   inventoryHash: text('inventory_hash').notNull(),
   /** {forks: number, ...} */
   strategy: text('strategy', { mode: 'json' }).notNull(),
+  /** The inventory's git commit and whether its work tree had changes, when it lives in git. */
+  inventoryCommit: text('inventory_commit'),
+  inventoryDirty: integer('inventory_dirty', { mode: 'boolean' }),
+  /** Set by `fleetpatch cancel` (or the web); the owner acts on it. */
+  cancelRequestedAt: integer('cancel_requested_at', { mode: 'timestamp_ms' }),
+  /** Why the run halted, when it did. */
+  haltReason: text('halt_reason'),
   startedBy: text('started_by').notNull(),
   owner: text('owner'),
   ownerPid: integer('owner_pid'),
@@ -67,6 +74,8 @@ export const hostResults = sqliteTable(
     /** Other inventory names that reached the same machine (collapsed duplicates). */
     aliases: text('aliases', { mode: 'json' }).notNull().default(sql`'[]'`),
     hostId: integer('host_id').references(() => hosts.id),
+    /** 1-based wave number; null for hosts left out of the waves (unreachable at plan time). */
+    wave: integer('wave'),
     /** pending | running | applied | already-applied | rolled-back | rollback-failed | failed | unreachable | not-applicable | skipped */
     state: text('state').notNull(),
     reason: text('reason'),
