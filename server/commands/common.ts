@@ -1,11 +1,18 @@
 /** Options and steps shared by commands that act on an inventory's hosts. */
 import { loadConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { loadInventory, resolveTarget, type TargetHost } from '../inventory/index.ts';
+import { loadInventory, resolveTarget, type Inventory, type LoadOptions, type TargetHost } from '../inventory/index.ts';
 import type { CommandContext, Options } from './types.ts';
 
-export const TARGET_OPTIONS: Options = {
+/** How every command reads inventories: -i sources, vault passwords, ansible.cfg. */
+export const INVENTORY_OPTIONS: Options = {
   inventory: { type: 'string', short: 'i', multiple: true },
+  'vault-password-file': { type: 'string', multiple: true },
+  'ansible-cfg': { type: 'string' },
+};
+
+export const TARGET_OPTIONS: Options = {
+  ...INVENTORY_OPTIONS,
   limit: { type: 'string', short: 'l' },
 };
 
@@ -18,10 +25,24 @@ export function configFrom(ctx: CommandContext) {
   return loadConfig(flags);
 }
 
+export function inventoryOptionsFrom(ctx: CommandContext): LoadOptions {
+  const opts: LoadOptions = { vaultPasswordFiles: (ctx.values['vault-password-file'] as string[] | undefined) ?? [] };
+  if (typeof ctx.values['ansible-cfg'] === 'string') opts.ansibleCfg = ctx.values['ansible-cfg'];
+  return opts;
+}
+
+/** The target: the inventory (-i, or ansible.cfg's inventory) and --limit (no --limit: all). */
 export function targetFrom(ctx: CommandContext): TargetHost[] {
-  const paths = ctx.values.inventory as string[] | undefined;
-  if (!paths?.length) throw new AppError('usage', 'no inventory given: pass -i PATH (an Ansible INI inventory)');
-  return resolveTarget(loadInventory(paths), (ctx.values.limit as string | undefined) ?? 'all');
+  const paths = (ctx.values.inventory as string[] | undefined) ?? [];
+  const inv = loadInventory(paths, inventoryOptionsFrom(ctx));
+  const targets = resolveTarget(inv, (ctx.values.limit as string | undefined) ?? 'all');
+  printWarnings(ctx, inv);
+  return targets;
+}
+
+/** What Ansible would have warned about, on stderr. */
+export function printWarnings(ctx: CommandContext, inv: Inventory): void {
+  for (const w of inv.warnings) ctx.err(`warning: ${w}`);
 }
 
 export function intOption(flag: string, text: string, min: number, max: number): number {

@@ -1,66 +1,58 @@
-/** `fleetpatch inventory`: how fleetpatch reads an inventory (compare with ansible-inventory). */
+/** `fleetpatch inventory`: an inventory as fleetpatch reads it, printed as `ansible-inventory`
+ * prints it (secrets redacted), and the hosts a pattern selects as `ansible PATTERN --list-hosts`. */
 import { AppError, EXIT } from '../errors.ts';
-import { loadInventory, resolveTarget } from '../inventory/index.ts';
-import { groupHosts, hostVars } from '../inventory/vars.ts';
-import type { Inventory } from '../inventory/types.ts';
+import { loadInventory, selectHosts } from '../inventory/index.ts';
+import { graphText, hostText, listText } from '../inventory/output.ts';
+import { matchPattern, PatternError } from '../inventory/pattern.ts';
+import { inventoryOptionsFrom, INVENTORY_OPTIONS, printWarnings } from './common.ts';
 import type { Command } from './types.ts';
 
 export const inventoryCommand: Command = {
   name: 'inventory',
-  summary: 'show an inventory as fleetpatch reads it',
-  usage: 'fleetpatch inventory -i PATH [-i PATH]... --list | --host NAME | --graph | --list-hosts PATTERN',
+  summary: 'show an inventory as fleetpatch (and Ansible) reads it',
+  usage: 'fleetpatch inventory -i PATH [-i PATH]... [--vault-password-file F] [--ansible-cfg F] --list | --host NAME | --graph | --list-hosts PATTERN',
   details: [
-    '  --list                 every group and host with variables (ansible-inventory --list shape)',
-    '  --host NAME            one host\'s merged variables',
-    '  --graph                the group tree',
-    '  --list-hosts PATTERN   the hosts a pattern selects, one per line',
+    '  --list                 every group and host with variables, as `ansible-inventory --list` prints them',
+    '  --host NAME            one host\'s variables, as `ansible-inventory --host NAME` prints them',
+    '  --graph                the group tree, as `ansible-inventory --graph` draws it',
+    '  --list-hosts PATTERN   the hosts a pattern selects, one per line, in `ansible PATTERN --list-hosts` order',
+    '  --vault-password-file F  decrypt vault values and files (repeatable; F may be an executable printing it)',
+    '  --ansible-cfg F        the ansible.cfg to read (default: where Ansible looks: $ANSIBLE_CONFIG, ./ansible.cfg, ~/.ansible.cfg)',
+    'Secrets (ansible_password, ansible_become_pass, …, and every vault-encrypted value) are shown as "<redacted>".',
   ].join('\n'),
   options: {
-    inventory: { type: 'string', short: 'i', multiple: true },
+    ...INVENTORY_OPTIONS,
     list: { type: 'boolean' },
     host: { type: 'string' },
     graph: { type: 'boolean' },
     'list-hosts': { type: 'string' },
   },
   async run(ctx) {
-    const inv = loadInventory((ctx.values.inventory as string[] | undefined) ?? []);
-    if (ctx.values.list) {
-      ctx.out(JSON.stringify(listShape(inv), null, 2));
-    } else if (typeof ctx.values.host === 'string') {
-      if (!inv.hosts.has(ctx.values.host)) throw new AppError('pattern', `no host ${ctx.values.host} in ${inv.sources.join(', ')}`);
-      const { inventory_hostname: _, ...vars } = hostVars(inv, ctx.values.host).vars;
-      ctx.out(JSON.stringify(vars, null, 2));
-    } else if (ctx.values.graph) {
-      ctx.out(graph(inv, 'all', 0).join('\n'));
-    } else if (typeof ctx.values['list-hosts'] === 'string') {
-      const hosts = resolveTarget(inv, ctx.values['list-hosts']).map((h) => h.name);
-      ctx.out(ctx.json ? JSON.stringify(hosts) : hosts.join('\n'));
-    } else {
-      throw new AppError('usage', `one of --list, --host, --graph or --list-hosts is needed; usage: ${inventoryCommand.usage}`);
+    const actions = ['list', 'host', 'graph', 'list-hosts'].filter((a) => ctx.values[a] !== undefined && ctx.values[a] !== false);
+    if (actions.length !== 1) {
+      throw new AppError('usage', `${actions.length ? 'only one' : 'one'} of --list, --host, --graph or --list-hosts is needed; usage: ${inventoryCommand.usage}`);
     }
+    const inv = loadInventory((ctx.values.inventory as string[] | undefined) ?? [], inventoryOptionsFrom(ctx));
+    const redacted = { redact: true };
+    if (ctx.values.list) {
+      ctx.out(listText(inv, redacted));
+    } else if (typeof ctx.values.host === 'string') {
+      let hosts;
+      try {
+        hosts = matchPattern(inv.data, ctx.values.host, inv.cwd).hosts;
+      } catch (err) {
+        if (err instanceof PatternError) throw new AppError('pattern', `--host ${ctx.values.host}: ${err.message}`);
+        throw err;
+      }
+      if (hosts.length !== 1) throw new AppError('pattern', `--host needs exactly one host: ${JSON.stringify(ctx.values.host)} matches ${hosts.length} in ${inv.sources.join(', ')}`);
+      ctx.out(hostText(inv, hosts[0]!.name, redacted));
+    } else if (ctx.values.graph) {
+      ctx.out(graphText(inv));
+    } else {
+      const hosts = selectHosts(inv, ctx.values['list-hosts'] as string).map((h) => h.name);
+      ctx.out(ctx.json ? JSON.stringify(hosts) : hosts.join('\n'));
+    }
+    printWarnings(ctx, inv);
     return EXIT.ok;
   },
 };
-
-function listShape(inv: Inventory): Record<string, unknown> {
-  const out: Record<string, unknown> = { _meta: { hostvars: Object.fromEntries([...inv.hosts.values()].map((h) => [h.name, h.vars])) } };
-  const allChildren = [...inv.groups.keys()].filter((g) => g !== 'all' && ![...inv.groups.values()].some((p) => p.children.includes(g)));
-  for (const g of inv.groups.values()) {
-    const hosts = g.name === 'ungrouped' ? groupHosts(inv, 'ungrouped') : g.name === 'all' ? [] : g.hosts;
-    const children = g.name === 'all' ? allChildren : g.children;
-    if (g.name !== 'all' && hosts.length === 0 && children.length === 0 && Object.keys(g.vars).length === 0) continue;
-    out[g.name] = { ...(hosts.length ? { hosts } : {}), ...(children.length ? { children } : {}), ...(Object.keys(g.vars).length ? { vars: g.vars } : {}) };
-  }
-  return out;
-}
-
-function graph(inv: Inventory, name: string, depth: number): string[] {
-  const g = inv.groups.get(name);
-  const pad = '  '.repeat(depth);
-  const lines = [`${pad}${depth ? '|--' : ''}@${name}:`];
-  const children = name === 'all' ? [...inv.groups.keys()].filter((c) => c !== 'all' && ![...inv.groups.values()].some((p) => p.children.includes(c))) : (g?.children ?? []);
-  for (const c of children) lines.push(...graph(inv, c, depth + 1));
-  const hosts = name === 'ungrouped' ? groupHosts(inv, 'ungrouped') : name === 'all' ? [] : (g?.hosts ?? []);
-  for (const h of hosts) lines.push(`${'  '.repeat(depth + 1)}|--${h}`);
-  return lines;
-}

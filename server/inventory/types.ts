@@ -1,36 +1,17 @@
-/** The inventory model shared by every reader: hosts and groups as Ansible sees them. */
-export type Vars = Record<string, unknown>;
-
-export interface InventoryHost {
-  /** Inventory name (alias), e.g. `lab-01`. */
-  name: string;
-  /** Variables set on the host itself (host line, host_vars). */
-  vars: Vars;
-  /** Where the host was first defined, `file:line`. */
-  source: string;
-}
-
-export interface InventoryGroup {
-  name: string;
-  /** Hosts listed directly in the group, in file order. */
-  hosts: string[];
-  /** Child groups, in file order. */
-  children: string[];
-  vars: Vars;
-}
-
-export interface Inventory {
-  /** Hosts in the order they were first defined. */
-  hosts: Map<string, InventoryHost>;
-  groups: Map<string, InventoryGroup>;
-  /** The files read. */
-  sources: string[];
-}
+/** What the rest of fleetpatch sees of an inventory host. */
+import type { SshOptions } from './ssh-args.ts';
 
 /** A host selected for work: its name, merged variables and the groups it belongs to. */
 export interface TargetHost {
   name: string;
-  vars: Vars;
+  /** Variables with Ansible's precedence, as plain values (ints, floats, strings, lists, objects);
+   * vault values decrypt when read; ansible.cfg's remote_user / private_key_file fill in
+   * ansible_user / ansible_ssh_private_key_file where the inventory sets neither. */
+  vars: Record<string, unknown>;
+  /** Ansible's group_names: every group the host is in, `all` excepted, sorted. */
   groups: string[];
+  /** Where the host was first defined, `file:line`. */
   source: string;
+  /** ansible.cfg [ssh_connection] ssh_args, already checked against the refusal rules. */
+  ssh?: SshOptions;
 }
