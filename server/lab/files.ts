@@ -90,6 +90,6 @@ export function writeControllerFiles(labDir: string, hosts: LabHost[], vms: LabH
   writeFileSync(join(labDir, 'known_hosts'), knownHostsText(labDir, hosts, vms));
   writeFileSync(
     join(labDir, 'fleetpatch.json'),
-    `${JSON.stringify({ $comment: 'controller config for this lab, written by fleetpatch lab up; trusted-keys/ holds only the lab bundle key', knownHostsFiles: ['known_hosts'], database: 'fleetpatch.db', trustedKeysDir: 'trusted-keys' }, null, 2)}\n`,
+    `${JSON.stringify({ $comment: 'controller config for this lab, written by fleetpatch lab up; trusted-keys/ holds only the lab bundle key; no ssh config, so ~/.ssh/config cannot change how the lab is reached', knownHostsFiles: ['known_hosts'], database: 'fleetpatch.db', trustedKeysDir: 'trusted-keys', sshConfigFile: null }, null, 2)}\n`,
   );
 }

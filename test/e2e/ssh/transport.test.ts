@@ -233,6 +233,11 @@ describe('SSH transport on real OpenSSH', { timeout: 180_000 }, () => {
       assert.equal(echoed.stdout.toString(), 'line one\nline two\n');
       const run = await runHelper(c, ['facts'], { remoteDir: REMOTE, timeoutMs: 30_000 });
       assert.equal((run.result.facts as { hostname: string }).hostname, h.name);
+      // as with the helper's apply: the controller answers on stdin once the command asks
+      const verdict = await c.interact(shellCommand(['sh', '-c', 'echo awaiting-verdict; read v; echo "verdict=$v uid=$(id -u)"']), (chunk, ch) => {
+        if (chunk.toString().includes('awaiting-verdict')) ch.end('commit\n');
+      });
+      assert.match(verdict.stdout.toString(), /verdict=commit uid=0/);
       c.close();
     }
   });
