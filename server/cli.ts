@@ -9,11 +9,11 @@ import { inventoryCommand } from './commands/inventory.ts';
 import { labCommand } from './commands/lab.ts';
 import { planCommand } from './commands/plan.ts';
 import { rollbackCommand, runCommand } from './commands/run.ts';
-import { runsCommand, showCommand } from './commands/runs.ts';
+import { cancelCommand, resumeCommand, runsCommand, showCommand } from './commands/runs.ts';
 import type { Command, CommandContext, Options } from './commands/types.ts';
 import { AppError, EXIT, errorInfo, exitCodeFor } from './errors.ts';
 
-const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cleanCommand, labCommand, demoCommand];
+const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cancelCommand, resumeCommand, cleanCommand, labCommand, demoCommand];
 
 const GLOBAL: Options = {
   config: { type: 'string', short: 'c' },

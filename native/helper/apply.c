@@ -146,7 +146,8 @@ static void unload_replaced(json_t *j, const char *patch, long timeout_ms) {
 
 int cmd_apply(json_t *j, int argc, char **argv) {
   struct op_args a;
-  if (parse_op_args(j, argc, argv, &a, true) || !take_host_lock(j) || reconcile_stale(j, a.timeout_ms)) return 1;
+  bool check = arg_flag(argc, argv, "--check"); /* preflight only: no lock, no journal, nothing changed */
+  if (parse_op_args(j, argc, argv, &a, true) || (!check && (!take_host_lock(j) || reconcile_stale(j, a.timeout_ms)))) return 1;
   int fd = open(a.module, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return failf(j, "helper-failed", "cannot open module %s: %s", a.module, strerror(errno));
   size_t len = 0;
@@ -161,6 +162,7 @@ int cmd_apply(json_t *j, int argc, char **argv) {
   }
   if (preflight(j, a.patch, buf, len)) return 1;
   free(buf);
+  if (check) return result_outcome(j, "check-ok");
   if (journal_append(j, a.op, "intent", a.bundle, a.serial, a.patch, sha_of(a.module))) return 1;
 
   long long deadline = now_ms() + a.timeout_ms;

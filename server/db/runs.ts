@@ -81,3 +81,29 @@ export function appliedByMachine(db: Db, machineId: string): { bundleId: string;
     .where(eq(hosts.machineId, machineId))
     .all();
 }
+
+/** A run whose owner stopped heartbeating (and, on this machine, whose owner process is gone) is
+ * interrupted: `fleetpatch resume` can take it over. */
+export function markInterrupted(db: Db, thisHost: string, now = Date.now(), leaseMs = 15_000): void {
+  for (const r of db.select().from(runs).where(eq(runs.state, 'running')).all()) {
+    const stale = !r.heartbeatAt || now - r.heartbeatAt.getTime() > leaseMs;
+    const sameHost = r.owner?.startsWith(`${thisHost}:`) ?? false;
+    let alive = false;
+    if (sameHost && r.ownerPid) {
+      try {
+        process.kill(r.ownerPid, 0);
+        alive = true;
+      } catch {
+        alive = false;
+      }
+    }
+    // a live owner heartbeats every 2 s: a stale lease means it is dead or stuck
+    if (stale || (sameHost && !alive)) {
+      db.update(runs).set({ state: 'interrupted' }).where(and(eq(runs.id, r.id), eq(runs.state, 'running'))).run();
+    }
+  }
+}
+
+export function requestCancel(db: Db, id: number): boolean {
+  return db.update(runs).set({ cancelRequestedAt: new Date() }).where(and(eq(runs.id, id), eq(runs.state, 'running'))).run().changes > 0;
+}

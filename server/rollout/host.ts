@@ -10,7 +10,7 @@ import { errorInfo, isUnreachable } from '../errors.ts';
 import { queryPackages } from '../facts/packages.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
 import type { HelperLine } from '../helper/protocol.ts';
-import { runHelper, type Payload } from '../helper/remote.ts';
+import { payloadPath, runHelper, type Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import { packageNames, planHost, type HostAction, type RunKind } from '../plan/index.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
@@ -30,6 +30,8 @@ export interface HostContext {
   rec: RunRecorder;
   bundle: LoadedBundle;
   kind: RunKind;
+  /** Check mode: plan (and for livepatch, the helper's own preflight) and stop; nothing changes. */
+  check: boolean;
   planOptions: PlanOptions;
   /** Machine-ids already taken by another name in this run: one machine is patched once. */
   machines: Map<string, string>;
@@ -115,6 +117,7 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     if (plan.action === 'already-applied') return h.finish('already-applied', null);
     if (plan.action === 'not-applicable' || plan.action === 'unreachable') return h.finish('not-applicable', plan.reason);
     const m = ctx.bundle.manifest;
+    if (ctx.check) return await checkOnly(h, plan);
     if (m.kind === 'livepatch') return plan.action === 'rollback' ? await rollbackLivepatch(h, m) : await applyLivepatch(h, m, plan);
     return plan.action === 'rollback' ? await rollbackPackages(h, m) : await applyPackages(h, m, packages!);
   } catch (err) {
@@ -122,6 +125,17 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     // host-key and auth refusals are failures, not unreachability: someone must look at them
     return h.finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message);
   }
+}
+
+/** Check mode ends here: what would happen, with the helper's preflight for a livepatch. */
+async function checkOnly(h: HostRun, plan: HostAction): Promise<HostOutcome> {
+  const m = h.ctx.bundle.manifest;
+  if (m.kind === 'livepatch' && plan.action === 'apply' && plan.module) {
+    const payload = h.ctx.payloads.get(plan.module.file)!;
+    const args = ['apply', '--check', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), '--patch', m.livepatch.patch, '--module', payloadPath(h.ctx.config.remoteDir, payload.sha256)];
+    await h.step('preflight', () => h.helper(args, { payloads: [payload] }), () => ({ detail: 'the host would accept the module (nothing loaded)' }));
+  }
+  return h.finish('skipped', `check mode: would ${describePlan(plan)}`);
 }
 
 function describePlan(p: HostAction): string {

@@ -1,22 +1,28 @@
-/** Executing a run: every targeted host through its sequence with at most `forks` at once. The
- * rollout issue adds waves, the failure budget, cancel and resume around `runHost`. */
+/** Executing a run: reachability first (hosts unreachable at plan time are reported and left out
+ * of the waves), then wave after wave with at most `forks` hosts in flight, the failure budget
+ * over the whole run, halt and cancel (no new host starts; hosts in flight finish or roll back),
+ * and with --on-failure rollback-all the hosts this run patched are rolled back after a halt. */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
-import { insertHostResult, insertRun, runHostResults, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
-import { AppError, EXIT } from '../errors.ts';
+import { getRun, insertHostResult, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
+import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import type { RunKind } from '../plan/index.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
-import { runHost, type HostOutcome } from './host.ts';
+import { sshTarget } from '../ssh/target.ts';
+import { runHost, type HostContext, type HostOutcome } from './host.ts';
 import { RunRecorder } from './record.ts';
+import { FailureBudget, formatWaves, placeInWaves, type Strategy } from './strategy.ts';
 
 export interface RunRequest {
   db: Db;
@@ -26,8 +32,13 @@ export interface RunRequest {
   targets: TargetHost[];
   inventories: string[];
   pattern: string;
+  strategy: Strategy;
   planOptions?: PlanOptions;
   onEvent?: (e: EventRow) => void;
+  /** In-process cancel (Ctrl-C); `fleetpatch cancel` requests it through the database. */
+  cancelled?: () => boolean;
+  /** Resume this run instead of starting a new one. */
+  resume?: RunRow;
 }
 
 export interface RunResult {
@@ -41,30 +52,38 @@ const DONE: Record<RunKind, Set<string>> = {
   apply: new Set(['applied', 'already-applied', 'skipped']),
   rollback: new Set(['rolled-back', 'not-applicable', 'skipped']),
 };
+const FINAL = new Set(['applied', 'already-applied', 'rolled-back', 'rollback-failed', 'failed', 'unreachable', 'not-applicable', 'skipped']);
+const HEARTBEAT_MS = 2_000;
 
 export async function executeRun(req: RunRequest): Promise<RunResult> {
-  const { db, bundle, config } = req;
+  const { db, bundle, config, strategy } = req;
   const m = bundle.manifest;
-  const run = insertRun(db, {
-    kind: req.kind,
-    state: 'running',
-    bundleId: m.id,
-    bundleSerial: m.serial,
-    bundleSha256: bundle.sha256,
-    bundleTitle: m.title,
-    bundleKeyId: bundle.keyId,
-    target: { inventories: req.inventories, pattern: req.pattern },
-    inventoryHash: inventoryHash(req.inventories),
-    strategy: { forks: config.forks },
-    startedBy: `${userInfo().username}@${hostname()}`,
-    owner: `${hostname()}:${process.pid}`,
-    ownerPid: process.pid,
-    heartbeatAt: new Date(),
-    createdAt: new Date(),
-  });
+  const owner = { owner: `${hostname()}:${process.pid}`, ownerPid: process.pid, heartbeatAt: new Date() };
+  const git = gitState(req.inventories);
+  const run =
+    req.resume ??
+    insertRun(db, {
+      kind: req.kind,
+      state: 'running',
+      bundleId: m.id,
+      bundleSerial: m.serial,
+      bundleSha256: bundle.sha256,
+      bundleTitle: m.title,
+      bundleKeyId: bundle.keyId,
+      target: { inventories: req.inventories, pattern: req.pattern, bundleDir: bundle.dir },
+      inventoryHash: inventoryHash(req.inventories),
+      inventoryCommit: git.commit,
+      inventoryDirty: git.dirty,
+      strategy: { ...strategy, waves: formatWaves(strategy.waves) },
+      startedBy: `${userInfo().username}@${hostname()}`,
+      ...owner,
+      createdAt: new Date(),
+    });
+  if (req.resume) updateRun(db, run.id, { state: 'running', ...owner });
   const rec = new RunRecorder(db, run.id, req.onEvent);
-  rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, signedBy: bundle.keyId, hosts: req.targets.length });
-  const rows = req.targets.map((t) => insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' }));
+  rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, signedBy: bundle.keyId, hosts: req.targets.length, resumed: Boolean(req.resume) });
+  const existing = new Map(runHostResults(db, run.id).map((r) => [r.inventoryName, r]));
+  const rows = req.targets.map((t) => existing.get(t.name) ?? insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' }));
   const payloads = new Map<string, Payload>();
   for (const [path, f] of bundle.files) {
     const bytes = readFileSync(f.absPath);
@@ -74,24 +93,120 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   }
   const connect = { knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs };
   const pool = new ConnectionPool(connect);
-  const heartbeat = setInterval(() => updateRun(db, run.id, { heartbeatAt: new Date() }), 5_000);
-  const queue = new PQueue({ concurrency: config.forks });
-  const ctx = { db, config, pool, connect, rec, bundle, kind: req.kind, planOptions: req.planOptions ?? {}, machines: new Map<string, string>(), payloads };
-  let outcomes: HostOutcome[];
+  let cancelRequested = false;
+  const heartbeat = setInterval(() => {
+    updateRun(db, run.id, { heartbeatAt: new Date() });
+    cancelRequested ||= Boolean(getRun(db, run.id)?.cancelRequestedAt);
+  }, HEARTBEAT_MS);
+  const isCancelled = () => cancelRequested || (req.cancelled?.() ?? false);
+  const ctx: HostContext = { db, config, pool, connect, rec, bundle, kind: req.kind, check: strategy.check, planOptions: req.planOptions ?? {}, machines: new Map(), payloads };
+  const outcomes = new Map<number, HostOutcome>();
+  for (const r of rows) if (FINAL.has(r.state)) outcomes.set(r.id, { state: r.state as HostOutcome['state'], reason: r.reason });
+  let halted: string | null = null;
   try {
-    outcomes = (await Promise.all(req.targets.map((t, i) => queue.add(() => runHost(t, rows[i]!.id, ctx))))) as HostOutcome[];
+    // plan time: who answers at all
+    const todo = req.targets.map((t, i) => ({ t, row: rows[i]! })).filter((x) => !outcomes.has(x.row.id));
+    const reach = new PQueue({ concurrency: config.forks });
+    const reachable = (
+      await Promise.all(
+        todo.map((x) =>
+          reach.add(async () => {
+            if (x.row.wave !== null) return x; // placed before an interruption
+            try {
+              await pool.get(sshTarget(x.t));
+              return x;
+            } catch (err) {
+              const info = errorInfo(err);
+              const state = isUnreachable(info.code) ? 'unreachable' : 'failed';
+              rec.host(x.row.id, x.t.name, state, `at plan time, left out of the waves: ${info.message}`);
+              outcomes.set(x.row.id, { state, reason: info.message });
+              return null;
+            }
+          }),
+        ),
+      )
+    ).filter((x): x is NonNullable<typeof x> => x !== null && x !== undefined);
+    const placedBefore = rows.filter((r) => r.wave !== null).length;
+    const waves = req.resume ? regroup(reachable) : placeInWaves(reachable, strategy.waves);
+    if (!req.resume) waves.forEach((w, i) => w.forEach((x) => updateHostResult(db, x.row.id, { wave: i + 1 })));
+    const budget = new FailureBudget(req.resume ? placedBefore : reachable.length, strategy.maxFailPercentage, strategy.maxFailures);
+    for (const r of rows) if (r.wave !== null && outcomes.has(r.id)) budget.record(outcomes.get(r.id)!.state);
+    for (const [i, wave] of waves.entries()) {
+      if (halted || isCancelled()) break;
+      rec.event('wave', { wave: i + 1, of: waves.length, hosts: wave.map((x) => x.t.name) });
+      const queue = new PQueue({ concurrency: config.forks });
+      await Promise.all(
+        wave.map((x) =>
+          queue.add(async () => {
+            if (halted || isCancelled()) return;
+            const outcome = await runHost(x.t, x.row.id, ctx);
+            outcomes.set(x.row.id, outcome);
+            budget.record(outcome.state);
+            if (outcome.state === 'rollback-failed') halted ??= `${x.t.name} could not be rolled back: ${outcome.reason}`;
+            halted ??= budget.exceeded();
+          }),
+        ),
+      );
+    }
+    const stopReason = halted ?? (isCancelled() ? 'cancelled by request' : null);
+    for (const x of reachable) {
+      if (!outcomes.has(x.row.id)) {
+        rec.host(x.row.id, x.t.name, 'skipped', `never started: ${stopReason}`);
+        outcomes.set(x.row.id, { state: 'skipped', reason: stopReason });
+      }
+    }
+    if (halted && strategy.onFailure === 'rollback-all' && req.kind === 'apply') {
+      rec.event('run', { state: 'rolling-back-all', reason: halted });
+      const undo = new PQueue({ concurrency: config.forks });
+      await Promise.all(
+        req.targets.map((t, i) =>
+          undo.add(async () => {
+            const row = rows[i]!;
+            if (outcomes.get(row.id)?.state !== 'applied') return;
+            const o = await runHost(t, row.id, { ...ctx, kind: 'rollback', machines: new Map() });
+            const reason = o.state === 'rolled-back' ? `rolled back because the run halted (--on-failure rollback-all): ${halted}` : o.reason;
+            rec.host(row.id, t.name, o.state, reason);
+            outcomes.set(row.id, { state: o.state, reason });
+          }),
+        ),
+      );
+    }
   } finally {
     clearInterval(heartbeat);
     await pool.closeAll();
   }
-  const state = outcomes.every((o) => DONE[req.kind].has(o.state)) ? 'succeeded' : 'failed';
-  updateRun(db, run.id, { state, finishedAt: new Date(), heartbeatAt: new Date() });
-  rec.event('run', { state });
-  return { run: { ...run, state }, hosts: runHostResults(db, run.id), exitCode: state === 'succeeded' ? EXIT.ok : EXIT.hostsFailed };
+  const cancelled = !halted && isCancelled();
+  const ok = rows.every((r) => DONE[req.kind].has(outcomes.get(r.id)?.state ?? 'pending') || (strategy.check && outcomes.get(r.id)?.state === 'not-applicable'));
+  const state = cancelled ? 'cancelled' : halted ? 'halted' : ok ? 'succeeded' : 'failed';
+  updateRun(db, run.id, { state, haltReason: halted, finishedAt: new Date(), heartbeatAt: new Date() });
+  rec.event('run', { state, ...(halted ? { reason: halted } : {}) });
+  const exitCode = { cancelled: EXIT.cancelled, halted: EXIT.halted, succeeded: EXIT.ok, failed: EXIT.hostsFailed }[state];
+  return { run: getRun(db, run.id)!, hosts: runHostResults(db, run.id), exitCode };
+}
+
+/** Hosts of a resumed run, back in the waves they were placed in. */
+function regroup<T extends { row: HostResultRow }>(hosts: T[]): T[][] {
+  const byWave = new Map<number, T[]>();
+  for (const h of hosts) byWave.set(h.row.wave ?? 0, [...(byWave.get(h.row.wave ?? 0) ?? []), h]);
+  return [...byWave.entries()].sort((a, b) => a[0] - b[0]).map(([, hs]) => hs);
 }
 
 function inventoryHash(paths: string[]): string {
   const h = createHash('sha256');
   for (const p of paths) h.update(p).update('\0').update(readFileSync(p)).update('\0');
   return h.digest('hex');
+}
+
+/** The git commit of the first inventory's work tree and whether it has changes; nulls outside git. */
+function gitState(paths: string[]): { commit: string | null; dirty: boolean | null } {
+  const first = paths[0];
+  if (!first) return { commit: null, dirty: null };
+  try {
+    const cwd = dirname(resolve(first));
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
 }

@@ -1,0 +1,153 @@
+/** The rollout engine on real hosts (lab namespace hosts, real dpkg): waves, the failure budget,
+ * rollback-all, cancel, a controller SIGKILLed and resumed, check mode. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { labDown, labUp } from '../../../server/lab/index.ts';
+import type { LabHost } from '../../../server/lab/namespace-host.ts';
+import { cli, freePort, labHosts, newLabDir, ssh } from '../../support/lab.ts';
+
+const HOSTS = 5;
+const dir = newLabDir();
+const config = join(dir, 'fleetpatch.json');
+const inventory = join(dir, 'inventory.ini');
+const bundle = (name: string) => join(dir, 'bundles', name);
+
+interface HostRow {
+  inventoryName: string;
+  state: string;
+  reason: string | null;
+  wave: number | null;
+}
+interface RunRow {
+  id: number;
+  state: string;
+  haltReason: string | null;
+}
+
+async function fp(...args: string[]) {
+  const r = await cli([...args, '--config', config, '--json']);
+  return { code: r.code, data: JSON.parse(r.out || 'null') as { run: RunRow; hosts: HostRow[] }, err: r.err };
+}
+const run = (kind: 'run' | 'rollback', name: string, ...extra: string[]) => fp(kind, '-i', inventory, '--bundle', bundle(name), ...extra);
+const states = (hosts: HostRow[]) => Object.fromEntries(hosts.map((h) => [h.inventoryName, h.state]));
+const version = (h: LabHost) => ssh(dir, h, "dpkg-query -W -f='${Version}' fp-demo").trim();
+const controller = (...args: string[]) => {
+  const p = spawn('node', ['--import', 'tsx', 'server/main.ts', ...args, '--config', config, '--json'], { stdio: 'ignore' });
+  return { p, exited: new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code))) };
+};
+async function latestRun(): Promise<RunRow> {
+  const r = await cli(['runs', '--config', config, '--json']);
+  return (JSON.parse(r.out) as RunRow[])[0]!;
+}
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('rollout engine', { timeout: 600_000 }, () => {
+  let hosts: LabHost[];
+  const reset = async () => {
+    await run('rollback', 'pkg-good');
+    for (const h of hosts) assert.equal(version(h), '1.0');
+  };
+  before(async () => {
+    await labUp(dir, HOSTS, await freePort());
+    hosts = labHosts(dir);
+  });
+  after(async () => {
+    await labDown(dir, true);
+  });
+
+  it('check mode plans and preflights without changing any host', async () => {
+    const before = hosts.map((h) => ssh(dir, h, 'dpkg-query -W; ls /var/lib/fleetpatch/journal 2>&1 || true'));
+    const r = await run('run', 'pkg-good', '--check');
+    assert.equal(r.code, 0, JSON.stringify(r.data.hosts));
+    for (const h of r.data.hosts) assert.match(h.reason!, /^check mode: would apply; fp-demo: 1\.0 → 1\.1/);
+    assert.deepEqual(hosts.map((h) => ssh(dir, h, 'dpkg-query -W; ls /var/lib/fleetpatch/journal 2>&1 || true')), before);
+  });
+
+  it('a failing canary halts the run before wave 2', async () => {
+    const r = await run('run', 'pkg-bad', '--waves', '1,100%', '--max-failures', '0');
+    assert.equal(r.code, 3);
+    assert.equal(r.data.run.state, 'halted');
+    assert.match(r.data.run.haltReason!, /1 hosts failed, more than --max-failures 0/);
+    assert.deepEqual(states(r.data.hosts), { 'lab-01': 'rolled-back', 'lab-02': 'skipped', 'lab-03': 'skipped', 'lab-04': 'skipped', 'lab-05': 'skipped' });
+    assert.deepEqual(r.data.hosts.map((h) => h.wave), [1, 2, 2, 2, 2]);
+    for (const h of hosts) assert.equal(version(h), '1.0');
+  });
+
+  it('counts the budget across waves over the hosts placed in waves; a host down at plan time is left out', async () => {
+    assert.equal((await cli(['lab', 'kill', 'lab-05', '--dir', dir])).code, 0);
+    try {
+      // 1 failure of 4 placed hosts = 25%: within 25%, so no halt
+      ssh(dir, hosts[2]!, "printf '#!/bin/sh\\necho tampered\\n' > /usr/local/bin/fp-demo; chmod 755 /usr/local/bin/fp-demo");
+      const r = await run('run', 'pkg-good', '--waves', '2', '--max-fail-percentage', '25');
+      assert.equal(r.code, 1, JSON.stringify(r.data));
+      assert.equal(r.data.run.state, 'failed');
+      assert.deepEqual(states(r.data.hosts), { 'lab-01': 'applied', 'lab-02': 'applied', 'lab-03': 'rolled-back', 'lab-04': 'applied', 'lab-05': 'unreachable' });
+      assert.equal(r.data.hosts[4]!.wave, null);
+      assert.match(r.data.hosts[4]!.reason!, /at plan time, left out of the waves/);
+    } finally {
+      assert.equal((await cli(['lab', 'start', 'lab-05', '--dir', dir])).code, 0);
+    }
+    await reset();
+  });
+
+  it('rollback-all: after a halt, the hosts this run patched are rolled back too', async () => {
+    const r = await run('run', 'pkg-good', '--waves', '2,100%', '--max-failures', '0', '--on-failure', 'rollback-all');
+    assert.equal(r.code, 3);
+    const s = states(r.data.hosts);
+    assert.equal(s['lab-03'], 'rolled-back', 'the tampered host fails in wave 2');
+    assert.equal(s['lab-01'], 'rolled-back');
+    assert.equal(s['lab-02'], 'rolled-back');
+    assert.match(r.data.hosts[0]!.reason!, /rolled back because the run halted \(--on-failure rollback-all\)/);
+    for (const h of hosts) assert.equal(version(h), '1.0');
+    ssh(dir, hosts[2]!, 'rm /usr/local/bin/fp-demo');
+  });
+
+  it('cancel from another process: hosts in flight finish, the rest are skipped, exit 4', async () => {
+    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--forks', '1');
+    try {
+      await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      const id = (await latestRun()).id;
+      assert.equal((await cli(['cancel', String(id), '--config', config])).code, 0);
+      await new Promise((r) => setTimeout(r, 3_000)); // the owner sees the request at its next heartbeat
+    } finally {
+      ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+    }
+    assert.equal(await c.exited, 4);
+    const shown = await fp('show', String((await latestRun()).id));
+    assert.equal(shown.data.run.state, 'cancelled');
+    assert.equal(states(shown.data.hosts)['lab-01'], 'applied', 'the host in flight finished');
+    assert.ok(shown.data.hosts.slice(1).every((h) => h.state === 'skipped'));
+    await reset();
+  });
+
+  it('a controller SIGKILLed mid-run is interrupted; resume finishes every host and the database agrees', async () => {
+    ssh(dir, hosts[1]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--forks', '1');
+    try {
+      await waitFor(() => ssh(dir, hosts[1]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      c.p.kill('SIGKILL');
+      await c.exited;
+    } finally {
+      ssh(dir, hosts[1]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+    }
+    const id = (await latestRun()).id;
+    assert.equal((await latestRun()).state, 'interrupted');
+    const r = await fp('resume', String(id));
+    assert.equal(r.code, 0, JSON.stringify(r.data));
+    assert.equal(r.data.run.state, 'succeeded');
+    assert.deepEqual(new Set(r.data.hosts.map((h) => h.state)), new Set(['applied']));
+    for (const h of hosts) assert.equal(version(h), '1.1', `${h.name} really has the update`);
+    const latest = ssh(dir, hosts[1]!, "awk -F'\\t' '{ s[$2] = $3 } END { for (o in s) print s[o] }' /var/lib/fleetpatch/journal | sort -u");
+    assert.doesNotMatch(latest, /^(intent|saved|installing|installed|rollback-intent)$/m, 'nothing left in flight on the host');
+    await reset();
+  });
+});
