@@ -4,6 +4,7 @@
 import { userInfo } from 'node:os';
 import { AppError } from '../errors.ts';
 import type { TargetHost } from '../inventory/index.ts';
+import { parseSshArgs, SshArgsError, type SshOptions } from '../inventory/ssh-args.ts';
 import { Secret } from './secret.ts';
 import { sshSettings } from './settings.ts';
 import { expandPath, loadSshConfig, type SshClientConfig } from './ssh-config.ts';
@@ -40,9 +41,6 @@ const HOST_RE = /^[A-Za-z0-9._:-]+$/;
 const USER_RE = /^[A-Za-z0-9._][A-Za-z0-9._-]*$/;
 const DIR_RE = /^\/[A-Za-z0-9._/-]+$/;
 
-/** ssh options an inventory may set in ansible_ssh_common_args / _extra_args; every other option
- * (UserKnownHostsFile, StrictHostKeyChecking, ProxyCommand, LocalCommand, …) is refused. */
-const ALLOWED_OPTIONS = new Set(['proxyjump', 'port', 'user']);
 const ARGS_VARS = ['ansible_ssh_common_args', 'ansible_ssh_extra_args', 'ansible_ssh_args'];
 const TRUE = new Set(['true', 'yes', '1', 'on']);
 
@@ -69,13 +67,13 @@ export function sshTarget(h: TargetHost, sshConfig: SshClientConfig = defaultSsh
     }
     return s;
   };
-  const args = sshArgs(ARGS_VARS.map((k) => [k, str(k)] as const), where);
+  const args = sshArgs(ARGS_VARS.map((k) => [k, str(k)] as const), where, h.ssh);
   const alias = str('ansible_host') ?? str('ansible_ssh_host') ?? h.name;
   checkHost(alias, `${where}: ansible_host`);
   const invPort = str('ansible_port') ?? str('ansible_ssh_port') ?? args.port;
   const invUser = str('ansible_user') ?? str('ansible_ssh_user') ?? args.user;
   if (invUser !== null) checkUser(invUser, `${where}: ansible_user`);
-  const key = str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file');
+  const key = str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file') ?? args.identityFile;
   const endpoint = resolveEndpoint(sshConfig, h.name, alias, invUser, invPort === null ? null : parsePort(invPort, `${where}: ansible_port`), key ? [key] : [], where);
   const jumpSpec = args.jump ?? endpoint.proxyJump;
   const password = str('ansible_password') ?? str('ansible_ssh_pass') ?? str('ansible_ssh_password');
@@ -151,65 +149,28 @@ function jumpHosts(config: SshClientConfig, spec: string, where: string, depth: 
   return out;
 }
 
-/** The few ssh options an inventory may pass: -J, -p, -l and -o ProxyJump/Port/User. */
-function sshArgs(vars: (readonly [string, string | null])[], where: string): { jump: string | null; port: string | null; user: string | null } {
-  const out = { jump: null as string | null, port: null as string | null, user: null as string | null };
+/** ProxyJump, Port, User and IdentityFile from ansible_ssh_common_args / _extra_args (split and
+ * checked by the inventory's rules: trust anchors and controller-side commands are refused,
+ * connection tuning ignored), then from ansible.cfg's ssh_args. */
+function sshArgs(vars: (readonly [string, string | null])[], where: string, cfg: SshOptions | undefined): { jump: string | null; port: string | null; user: string | null; identityFile: string | null } {
+  const out = { jump: null as string | null, port: null as string | null, user: null as string | null, identityFile: null as string | null };
+  const take = (o: Record<string, string>) => {
+    out.jump ??= o.ProxyJump ?? null;
+    out.port ??= o.Port ?? null;
+    out.user ??= o.User ?? null;
+    out.identityFile ??= o.IdentityFile ?? null;
+  };
   for (const [name, text] of vars) {
     if (text === null) continue;
-    const words = shellWords(text, `${where}: ${name}`);
-    const refuse = (what: string) =>
-      new AppError('inventory', `${where}: ${name} sets ${what}, which an inventory may not choose (host keys and commands come from the controller config); allowed: -J, -p, -l, -o ProxyJump=, -o Port=, -o User=`);
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i]!;
-      const value = (flag: string) => {
-        if (w.length > flag.length) return w.slice(flag.length);
-        const next = words[++i];
-        if (next === undefined) throw new AppError('inventory', `${where}: ${name}: ${flag} needs a value`);
-        return next;
-      };
-      if (w.startsWith('-J')) out.jump = value('-J');
-      else if (w.startsWith('-p')) out.port = value('-p');
-      else if (w.startsWith('-l')) out.user = value('-l');
-      else if (w.startsWith('-o')) {
-        const opt = value('-o');
-        const m = /^([A-Za-z]+)\s*(?:=|\s)\s*(.+)$/.exec(opt);
-        if (!m) throw refuse(JSON.stringify(opt));
-        const key = m[1]!.toLowerCase();
-        if (!ALLOWED_OPTIONS.has(key)) throw refuse(m[1]!);
-        if (key === 'proxyjump') out.jump = m[2]!;
-        else if (key === 'port') out.port = m[2]!;
-        else out.user = m[2]!;
-      } else throw refuse(JSON.stringify(w));
+    try {
+      take(parseSshArgs(text).options);
+    } catch (err) {
+      if (err instanceof SshArgsError) throw new AppError('inventory', `${where}: ${name}: ${err.message}`);
+      throw err;
     }
   }
+  if (cfg) take(cfg.options);
   return out;
-}
-
-/** Splits like sh does for quotes and backslashes; anything that would expand is refused. */
-function shellWords(text: string, where: string): string[] {
-  if (/[$`;&|<>()\n\0]/.test(text.replace(/'[^']*'/g, ''))) throw new AppError('inventory', `${where}: shell syntax is not allowed in ssh arguments`);
-  const words: string[] = [];
-  let cur: string | null = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === "'") {
-      const end = text.indexOf("'", i + 1);
-      if (end < 0) throw new AppError('inventory', `${where}: unterminated quote`);
-      cur = (cur ?? '') + text.slice(i + 1, end);
-      i = end;
-    } else if (c === '"') {
-      const end = text.indexOf('"', i + 1);
-      if (end < 0) throw new AppError('inventory', `${where}: unterminated quote`);
-      cur = (cur ?? '') + text.slice(i + 1, end);
-      i = end;
-    } else if (c === '\\') cur = (cur ?? '') + (text[++i] ?? '');
-    else if (/\s/.test(c)) {
-      if (cur !== null) words.push(cur);
-      cur = null;
-    } else cur = (cur ?? '') + c;
-  }
-  if (cur !== null) words.push(cur);
-  return words;
 }
 
 function parsePort(text: string, where: string): number {

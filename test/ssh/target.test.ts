@@ -66,6 +66,11 @@ describe('inventory variables for SSH', () => {
     }
   });
 
+  it('ignores connection tuning (ControlMaster, -C) and takes ProxyJump/Port/User from ansible.cfg ssh_args last', () => {
+    const t = sshTarget({ ...host('h', { ansible_ssh_common_args: '-C -o ControlMaster=auto -o ControlPersist=60s -p 2022' }), ssh: { options: { ProxyJump: 'bastion', Port: '2200', User: 'cfg' }, ignored: [] } } as TargetHost, EMPTY_SSH_CONFIG);
+    assert.deepEqual([t.port, t.user, t.jump.map((j) => j.host)], [2022, 'cfg', ['bastion']]);
+  });
+
   it('reads become: sudo only, no flags, the password a Secret that never serializes', () => {
     const t = sshTarget(host('h', { ansible_become: true, ansible_become_user: 'postgres', ansible_become_password: 's3cret' }), EMPTY_SSH_CONFIG);
     assert.equal(t.become?.user, 'postgres');
