@@ -60,7 +60,7 @@ export function matchPattern(inv: InventoryData, pattern: string, cwd = process.
     }
     terms.push(...text.split('\n').map((l) => pyStripSpaces(l)));
   }
-  const cache = new Map<string, Host[]>();
+  const cache = new Map<string, { hosts: Host[]; matched: boolean }>();
   let hosts: Host[] = [];
   for (const p of orderPatterns(terms)) {
     const plain = inv.hosts.get(p);
@@ -91,21 +91,20 @@ function orderPatterns(terms: string[]): string[] {
   return [...(regular.length ? regular : ['all']), ...and, ...not];
 }
 
-function matchOne(inv: InventoryData, pattern: string, cache: Map<string, Host[]>, warnings: string[]): Host[] {
+function matchOne(inv: InventoryData, pattern: string, cache: Map<string, { hosts: Host[]; matched: boolean }>, warnings: string[]): Host[] {
   const negated = pattern[0] === '!';
   if (pattern[0] === '&' || pattern[0] === '!') pattern = pattern.slice(1);
-  const cached = cache.get(pattern);
-  if (cached) return cached;
-  if (!pattern) throw new PatternError('empty pattern term after & or !');
-  const { expr, subscript } = splitSubscript(pattern);
-  const { hosts, matched } = enumerateMatches(inv, expr);
-  if (!matched) {
-    if (negated) throw new PatternError(`the exclusion !${pattern} matches no host or group, so it would exclude nothing; check the name`);
-    warnings.push(`Could not match supplied host pattern, ignoring: ${expr}`);
+  let entry = cache.get(pattern);
+  if (!entry) {
+    if (!pattern) throw new PatternError('empty pattern term after & or !');
+    const { expr, subscript } = splitSubscript(pattern);
+    const { hosts, matched } = enumerateMatches(inv, expr);
+    if (!matched && !negated) warnings.push(`Could not match supplied host pattern, ignoring: ${expr}`);
+    entry = { hosts: applySubscript(hosts, subscript, pattern), matched };
+    cache.set(pattern, entry);
   }
-  const result = applySubscript(hosts, subscript, pattern);
-  cache.set(pattern, result);
-  return result;
+  if (negated && !entry.matched) throw new PatternError(`the exclusion !${pattern} matches no host or group, so it would exclude nothing; check the name`);
+  return entry.hosts;
 }
 
 function splitSubscript(pattern: string): { expr: string; subscript: [number, number | null] | null } {

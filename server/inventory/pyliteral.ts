@@ -7,6 +7,10 @@ import { floatRepr, newDict, Opaque, PyFloat, type PyValue } from './values.ts';
  * Ansible does not catch it, so the inventory fails to parse. */
 export class LiteralTypeError extends Error {}
 
+/** A literal fleetpatch cannot evaluate as Python would (a `\N{NAME}` escape needs Unicode's
+ * name table): refused rather than read differently. */
+export class LiteralUnsupportedError extends LiteralTypeError {}
+
 type Node =
   | { k: 'const'; v: Lit }
   | { k: 'str'; parts: string[]; bytes: boolean; f: boolean }
@@ -35,6 +39,7 @@ class Malformed extends Error {}
 
 /** The INI plugin's `_parse_value`: the typed value, or the text itself when it is no literal. */
 export function iniValue(text: string): PyValue {
+  namedEscape = false;
   let node: Node;
   try {
     node = parse(text.replace(/^[ \t]+/, ''));
@@ -49,9 +54,13 @@ export function iniValue(text: string): PyValue {
     if (err instanceof Malformed) return text;
     throw err;
   }
+  if (namedEscape) throw new LiteralUnsupportedError(`the value ${text} uses a \\N{…} escape, which fleetpatch cannot decode; write the character itself`);
   if (lit.t === 'bytes') return utf8Decode(lit.v);
   return toPy(lit);
 }
+
+/** Set while tokenizing when a string uses `\N{NAME}`. */
+let namedEscape = false;
 
 // ---------------------------------------------------------------- tokenizer
 
@@ -178,7 +187,11 @@ function decodeString(body: string, raw: boolean, bytes: boolean): string {
       out += String.fromCodePoint(n);
       i += len;
     } else if (!bytes && e === 'N') {
-      throw new Malformed(); // \N{NAME}: needs Unicode's name table (see docs/inventory.md)
+      const end = body.indexOf('}', i);
+      if (body[i + 1] !== '{' || end < 0) throw new Malformed();
+      namedEscape = true;
+      out += body.slice(i - 1, end + 1);
+      i = end;
     } else out += `\\${e}`;
   }
   return out;

@@ -54,6 +54,7 @@ from ansible.plugins.vars import host_group_vars  # noqa: E402
 from ansible.utils.display import Display  # noqa: E402
 from ansible.utils.unsafe_proxy import AnsibleUnsafeText  # noqa: E402
 from ansible.vars.manager import VariableManager  # noqa: E402
+from ansible.vars import plugins as vars_plugins  # noqa: E402
 
 context.CLIARGS = ImmutableDict(export=False, yaml=False, toml=False, show_vars=False, basedir=None,
                                 pattern='all', verbosity=0, output_file=None)
@@ -64,6 +65,11 @@ _display.warning = lambda msg, formatted=False: _warnings.append(str(msg))
 _display.deprecated = lambda *a, **k: None
 
 _original_walk = Group._walk_relationship
+
+# Speed only: the vars plugins found on disk do not change between requests, so the plugin
+# loader's directory scan (a glob per call, thousands per inventory) runs once.
+_vars_plugins = list(vars_plugins.vars_loader.all())
+vars_plugins.vars_loader.all = lambda *a, **k: iter(_vars_plugins)
 
 
 def _ordered_walk(self, rel, include_self=False, preserve_ordering=False):
@@ -130,6 +136,10 @@ def op_inventory(req):
         vm = VariableManager(loader=loader, inventory=inv)
         cli = InventoryCLI.__new__(InventoryCLI)
         cli.loader, cli.inventory, cli.vm = loader, inv, vm
+        # --list and every --host print the same per-host variables: compute them once.
+        computed = {}
+        get_host_variables = cli._get_host_variables
+        cli._get_host_variables = lambda host: computed[host.name] if host.name in computed else computed.setdefault(host.name, get_host_variables(host))
         out = {'ok': True, 'list': cli.dump(cli.json_inventory(cli._get_group('all')))}
         out['hosts'] = {h.name: cli.dump(cli._get_host_variables(h)) for h in inv.get_hosts()}
         out['graph'] = cli.inventory_graph()
