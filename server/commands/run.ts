@@ -1,10 +1,10 @@
 /** `fleetpatch run` and `fleetpatch rollback`: execute a bundle (or undo it) on every targeted
  * host, in waves, within a failure budget; Ctrl-C cancels (no new host starts). */
-import { openDatabase } from '../db/index.ts';
-import type { EventRow, HostResultRow } from '../db/runs.ts';
+import { openDatabase, type Db } from '../db/index.ts';
+import { getRun, runHostResults, type EventRow, type HostResultRow } from '../db/runs.ts';
 import { AppError } from '../errors.ts';
 import type { RunKind } from '../plan/index.ts';
-import { executeRun, type RunResult } from '../rollout/run.ts';
+import { RETRY_STATES, executeRun, type RunResult } from '../rollout/run.ts';
 import { DEFAULT_STRATEGY, parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { bundleFrom } from './bundle.ts';
 import { configFrom, intOption, targetFrom } from './common.ts';
@@ -18,6 +18,7 @@ export const STRATEGY_OPTIONS: Options = {
   'max-failures': { type: 'string' },
   'on-failure': { type: 'string' },
   check: { type: 'boolean' },
+  'retry-failed': { type: 'string' },
 };
 
 const STRATEGY_HELP = [
@@ -27,6 +28,8 @@ const STRATEGY_HELP = [
   '  --on-failure POLICY     rollback-host (default: each failed host is rolled back) or rollback-all',
   '                          (after a halt, also roll back the hosts this run patched)',
   '  --check                 plan, connect and preflight only: nothing is changed on any host',
+  '  --retry-failed RUN      target the hosts that failed or were unreachable in RUN',
+  '                          (every run also writes them to a file for --limit @FILE)',
 ].join('\n');
 
 export function strategyFrom(ctx: CommandContext, forks: number): Strategy {
@@ -69,16 +72,20 @@ export function cancelOnInterrupt(ctx: CommandContext): { cancelled: () => boole
 
 export function printResult(ctx: CommandContext, result: RunResult): void {
   const r = result.run;
-  if (ctx.json) ctx.out(JSON.stringify({ run: r, hosts: result.hosts }, null, 2));
-  else ctx.out(`\nRun ${r.id} (${r.kind} ${r.bundleId} serial ${r.bundleSerial}): ${r.state}${r.haltReason ? ` — ${r.haltReason}` : ''}\n\n${formatHostResults(result.hosts)}`);
+  if (ctx.json) ctx.out(JSON.stringify({ run: r, hosts: result.hosts, retryFile: result.retryFile }, null, 2));
+  else {
+    ctx.out(`\nRun ${r.id} (${r.kind} ${r.bundleId} serial ${r.bundleSerial}): ${r.state}${r.haltReason ? ` — ${r.haltReason}` : ''}\n\n${formatHostResults(result.hosts)}`);
+    if (result.retryFile) ctx.out(`\nRetry the hosts that did not succeed: --limit @${result.retryFile}  (or --retry-failed ${r.id})`);
+  }
 }
 
 async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
   const config = configFrom(ctx);
   const strategy = strategyFrom(ctx, config.forks);
   const bundle = await bundleFrom(ctx, bundleDir(ctx), config);
-  const targets = targetFrom(ctx);
   const db = openDatabase(config.database);
+  if (typeof ctx.values['retry-failed'] === 'string') ctx.values.limit = retryPattern(db, ctx.values['retry-failed'], ctx.values.limit);
+  const targets = targetFrom(ctx);
   const interrupt = cancelOnInterrupt(ctx);
   try {
     const result = await executeRun({
@@ -100,6 +107,16 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
     interrupt.release();
     db.$client.close();
   }
+}
+
+/** The hosts of an earlier run worth retrying, as a pattern. */
+function retryPattern(db: Db, runText: string, limit: unknown): string {
+  if (limit !== undefined) throw new AppError('usage', '--retry-failed and --limit cannot be combined (use --limit @RETRY_FILE to narrow further)');
+  const id = Number(runText);
+  if (!Number.isInteger(id) || !getRun(db, id)) throw new AppError('usage', `--retry-failed: no run ${runText} in the database`);
+  const names = runHostResults(db, id).filter((h) => RETRY_STATES.has(h.state)).map((h) => h.inventoryName);
+  if (!names.length) throw new AppError('pattern', `run ${id} has no failed or unreachable host to retry`);
+  return names.join(',');
 }
 
 export function formatHostResults(hosts: HostResultRow[]): string {

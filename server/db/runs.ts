@@ -107,3 +107,21 @@ export function markInterrupted(db: Db, thisHost: string, now = Date.now(), leas
 export function requestCancel(db: Db, id: number): boolean {
   return db.update(runs).set({ cancelRequestedAt: new Date() }).where(and(eq(runs.id, id), eq(runs.state, 'running'))).run().changes > 0;
 }
+
+/** Hosts that another live run (state running) has not finished yet, by run. */
+export function busyHosts(db: Db, names: string[]): { runId: number; owner: string | null; hosts: string[] }[] {
+  const wanted = new Set(names);
+  return db
+    .select()
+    .from(runs)
+    .where(eq(runs.state, 'running'))
+    .all()
+    .map((r) => ({
+      runId: r.id,
+      owner: r.owner,
+      hosts: runHostResults(db, r.id)
+        .filter((h) => (h.state === 'pending' || h.state === 'running') && wanted.has(h.inventoryName))
+        .map((h) => h.inventoryName),
+    }))
+    .filter((b) => b.hosts.length > 0);
+}

@@ -4,14 +4,14 @@
  * and with --on-failure rollback-all the hosts this run patched are rolled back after a halt. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
-import { getRun, insertHostResult, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
+import { busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
@@ -26,7 +26,7 @@ import { FailureBudget, formatWaves, placeInWaves, type Strategy } from './strat
 
 export interface RunRequest {
   db: Db;
-  config: Pick<ControllerConfig, 'knownHostsFiles' | 'connectTimeoutMs' | 'remoteDir' | 'forks'>;
+  config: Pick<ControllerConfig, 'knownHostsFiles' | 'connectTimeoutMs' | 'remoteDir' | 'forks' | 'database'>;
   bundle: LoadedBundle;
   kind: RunKind;
   targets: TargetHost[];
@@ -45,7 +45,12 @@ export interface RunResult {
   run: RunRow;
   hosts: HostResultRow[];
   exitCode: number;
+  /** Failed and unreachable hosts, one per line, for `--limit @FILE`; null when there are none. */
+  retryFile: string | null;
 }
+
+/** Host states worth retrying. */
+export const RETRY_STATES = new Set(['failed', 'unreachable', 'rolled-back', 'rollback-failed']);
 
 /** Host states that leave the host where the run wanted it (DESIGN.md → CLI exit codes). */
 const DONE: Record<RunKind, Set<string>> = {
@@ -59,6 +64,12 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const { db, bundle, config, strategy } = req;
   const m = bundle.manifest;
   const owner = { owner: `${hostname()}:${process.pid}`, ownerPid: process.pid, heartbeatAt: new Date() };
+  // overlapping runs are refused, not queued: an admin should decide, not wait unseen
+  markInterrupted(db, hostname());
+  const busy = busyHosts(db, req.targets.map((t) => t.name)).filter((b) => b.runId !== req.resume?.id);
+  if (busy.length) {
+    throw new AppError('host-busy', busy.map((b) => `run ${b.runId} (owner ${b.owner}) is still working on ${b.hosts.slice(0, 10).join(', ')}${b.hosts.length > 10 ? ` and ${b.hosts.length - 10} more` : ''}`).join('; ') + '; wait for it, cancel it (fleetpatch cancel RUN), or narrow --limit');
+  }
   const git = gitState(req.inventories);
   const run =
     req.resume ??
@@ -181,7 +192,17 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   updateRun(db, run.id, { state, haltReason: halted, finishedAt: new Date(), heartbeatAt: new Date() });
   rec.event('run', { state, ...(halted ? { reason: halted } : {}) });
   const exitCode = { cancelled: EXIT.cancelled, halted: EXIT.halted, succeeded: EXIT.ok, failed: EXIT.hostsFailed }[state];
-  return { run: getRun(db, run.id)!, hosts: runHostResults(db, run.id), exitCode };
+  const hosts = runHostResults(db, run.id);
+  return { run: getRun(db, run.id)!, hosts, exitCode, retryFile: writeRetryFile(config.database, run.id, hosts) };
+}
+
+function writeRetryFile(database: string, runId: number, hosts: HostResultRow[]): string | null {
+  const names = hosts.filter((h) => RETRY_STATES.has(h.state)).map((h) => h.inventoryName);
+  if (!names.length || database === ':memory:') return null;
+  const file = join(dirname(resolve(database)), 'retry', `run-${runId}.retry`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${names.join('\n')}\n`);
+  return file;
 }
 
 /** Hosts of a resumed run, back in the waves they were placed in. */

@@ -2,6 +2,7 @@
  * rollback-all, cancel, a controller SIGKILLed and resumed, check mode. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { labDown, labUp } from '../../../server/lab/index.ts';
@@ -28,7 +29,7 @@ interface RunRow {
 
 async function fp(...args: string[]) {
   const r = await cli([...args, '--config', config, '--json']);
-  return { code: r.code, data: JSON.parse(r.out || 'null') as { run: RunRow; hosts: HostRow[] }, err: r.err };
+  return { code: r.code, data: JSON.parse(r.out || 'null') as { run: RunRow; hosts: HostRow[]; retryFile?: string | null }, err: r.err };
 }
 const run = (kind: 'run' | 'rollback', name: string, ...extra: string[]) => fp(kind, '-i', inventory, '--bundle', bundle(name), ...extra);
 const states = (hosts: HostRow[]) => Object.fromEntries(hosts.map((h) => [h.inventoryName, h.state]));
@@ -92,8 +93,14 @@ describe('rollout engine', { timeout: 600_000 }, () => {
       assert.deepEqual(states(r.data.hosts), { 'lab-01': 'applied', 'lab-02': 'applied', 'lab-03': 'rolled-back', 'lab-04': 'applied', 'lab-05': 'unreachable' });
       assert.equal(r.data.hosts[4]!.wave, null);
       assert.match(r.data.hosts[4]!.reason!, /at plan time, left out of the waves/);
-    } finally {
+      assert.equal(readFileSync(r.data.retryFile!, 'utf8'), 'lab-03\nlab-05\n', 'the retry file lists the hosts to retry');
+      const listed = await cli(['inventory', '-i', inventory, '--list-hosts', `@${r.data.retryFile}`]);
+      assert.deepEqual(listed.out.split('\n'), ['lab-03', 'lab-05']);
       assert.equal((await cli(['lab', 'start', 'lab-05', '--dir', dir])).code, 0);
+      const retry = await run('run', 'pkg-good', '--retry-failed', String(r.data.run.id));
+      assert.deepEqual(states(retry.data.hosts), { 'lab-03': 'rolled-back', 'lab-05': 'applied' });
+    } finally {
+      await cli(['lab', 'start', 'lab-05', '--dir', dir]);
     }
     await reset();
   });
