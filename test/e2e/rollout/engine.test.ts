@@ -123,6 +123,9 @@ describe('rollout engine', { timeout: 600_000 }, () => {
     try {
       await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
       const id = (await latestRun()).id;
+      const overlapping = await cli(['run', '-i', inventory, '--bundle', bundle('pkg-good'), '--limit', 'lab-04:lab-05', '--config', config]);
+      assert.equal(overlapping.code, 1);
+      assert.match(overlapping.err, new RegExp(`run ${id} \\(owner .*\\) is still working on lab-04, lab-05; wait for it, cancel it`));
       assert.equal((await cli(['cancel', String(id), '--config', config])).code, 0);
       await new Promise((r) => setTimeout(r, 3_000)); // the owner sees the request at its next heartbeat
     } finally {
