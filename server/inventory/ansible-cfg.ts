@@ -3,7 +3,8 @@
  * Python's configparser (sections, `key = value` or `key: value`, `#`/`;` comments, `;` inline
  * comments after whitespace, indented continuation lines). fleetpatch reads [defaults] inventory,
  * remote_user, private_key_file, vault_password_file, host_key_checking and
- * [ssh_connection] ssh_args (whose options follow the rules of ssh-args.ts). */
+ * [ssh_connection] ssh_args (whose options follow the rules of ssh-args.ts); hash_behaviour other
+ * than the default is refused, as it would change every merged variable. */
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -134,6 +135,10 @@ export function readAnsibleCfg(file: string, cwd: string, env: NodeJS.ProcessEnv
   const vaultFile = get('defaults', 'vault_password_file');
   const hostKeyChecking = get('defaults', 'host_key_checking') ?? get('ssh_connection', 'host_key_checking');
   const sshArgs = get('ssh_connection', 'ssh_args');
+  const hash = get('defaults', 'hash_behaviour');
+  if (hash && hash.value.trim() !== 'replace') {
+    throw new SourceError(`hash_behaviour = ${hash.value.trim()} is not supported: fleetpatch combines variables as Ansible does by default (replace)`, file, hash.line);
+  }
   let ssh: SshOptions | null = null;
   if (sshArgs) {
     try {

@@ -81,6 +81,17 @@ describe(`hand-written inventories (${fixtures.length}) read exactly as Ansible 
   });
 });
 
+describe('the example inventories in inventories/ read exactly as Ansible reads them', () => {
+  const examples = join(ROOT, '../../../inventories');
+  for (const name of readdirSync(examples).sort()) {
+    it(name, async () => {
+      const r = await compareWithAnsible(oracle, { sources: [join(examples, name)], cwd: examples, patterns: ['all', 'prod:!canary', 'web[0]'] });
+      assert.equal(r.ansible.ok, true, r.ansible.error);
+      assert.deepEqual(r.problems, []);
+    });
+  }
+});
+
 describe('generated inventories read exactly as Ansible reads them', () => {
   it(`${RUNS} random inventories (INI, YAML, JSON; directories, several sources, group_vars/host_vars) and their patterns`, async () => {
     const stats = { ok: 0, refused: 0, patterns: 0, setOrdered: 0 };
