@@ -123,6 +123,9 @@ describe('rollout engine', { timeout: 600_000 }, () => {
     try {
       await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
       const id = (await latestRun()).id;
+      const live = await fp('show', String(id));
+      assert.equal(live.data.run.state, 'running', 'show follows a run another process owns');
+      assert.equal(states(live.data.hosts)['lab-01'], 'running');
       const overlapping = await cli(['run', '-i', inventory, '--bundle', bundle('pkg-good'), '--limit', 'lab-04:lab-05', '--config', config]);
       assert.equal(overlapping.code, 1);
       assert.match(overlapping.err, new RegExp(`run ${id} \\(owner .*\\) is still working on lab-04, lab-05; wait for it, cancel it`));
@@ -136,6 +139,25 @@ describe('rollout engine', { timeout: 600_000 }, () => {
     assert.equal(shown.data.run.state, 'cancelled');
     assert.equal(states(shown.data.hosts)['lab-01'], 'applied', 'the host in flight finished');
     assert.ok(shown.data.hosts.slice(1).every((h) => h.state === 'skipped'));
+    await reset();
+  });
+
+  it('Ctrl-C twice cancels without abandoning the host in flight', async () => {
+    ssh(dir, hosts[2]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--limit', 'lab-03:lab-04:lab-05', '--forks', '1');
+    try {
+      await waitFor(() => ssh(dir, hosts[2]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      c.p.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+      c.p.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      ssh(dir, hosts[2]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+    }
+    assert.equal(await c.exited, 4);
+    const shown = await fp('show', String((await latestRun()).id));
+    assert.deepEqual(states(shown.data.hosts), { 'lab-03': 'applied', 'lab-04': 'skipped', 'lab-05': 'skipped' });
+    assert.equal(version(hosts[2]!), '1.1');
     await reset();
   });
 

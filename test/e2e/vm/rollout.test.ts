@@ -173,8 +173,14 @@ describe('livepatch bundles on real kernels', { timeout: 600_000 }, () => {
     const slow = await slowCheckBundle();
     const controller = spawn('node', ['--import', 'tsx', 'server/main.ts', 'run', '-i', inventory, '--bundle', slow, '--limit', 'vm-01', '--config', config, '--json'], { stdio: 'ignore' });
     await waitFor(() => onVm(vm, 'cat /sys/kernel/livepatch/fp_good/enabled 2>/dev/null || true').trim() === '1');
-    // a second controller meanwhile: refused as busy by the host lock, nothing touched
-    const second = await run('run', 'good', '--limit', 'vm-01');
+    // a second run on the same database is refused before it starts (overlapping runs)
+    const overlapping = await cli(['run', '-i', inventory, '--bundle', bundle('good'), '--limit', 'vm-01', '--config', config]);
+    assert.equal(overlapping.code, 1);
+    assert.match(overlapping.err, /is still working on vm-01/);
+    // a second controller with its own database: refused as busy by the host lock, nothing touched
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ knownHostsFiles: ['known_hosts'], database: 'other.db', trustedKeysDir: 'trusted-keys', sshConfigFile: null }));
+    const second = JSON.parse((await cli(['run', '-i', inventory, '--bundle', bundle('good'), '--limit', 'vm-01', '--config', other, '--json'])).out) as { hosts: HostRow[] };
     assert.equal(second.hosts[0]!.state, 'failed');
     assert.match(second.hosts[0]!.reason!, /another fleetpatch operation holds this host's lock/);
     onVm(vm, 'kill -9 $(pidof $(basename $(ls /var/lib/fleetpatch/bin/helper-*)))');
