@@ -44,7 +44,10 @@ export interface PatternResult {
 export function matchPattern(inv: InventoryData, pattern: string, cwd = process.cwd()): PatternResult {
   const warnings: string[] = [];
   const terms: string[] = [];
-  for (const t of splitHostPattern(pattern)) {
+  const split = splitHostPattern(pattern);
+  // Ansible reads an empty pattern as `all`; fleetpatch never turns "nothing" into "all".
+  if (split.length === 0) throw new PatternError('an empty pattern selects nothing (write all to mean every host)');
+  for (const t of split) {
     if (!t.startsWith('@')) {
       terms.push(t);
       continue;

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { AppError } from '../errors.ts';
 import { parseAddress } from './address.ts';
 import { InventoryDataError, type InventoryData } from './data.ts';
-import { SourceError } from './errors.ts';
+import { decodeUtf8, SourceError } from './errors.ts';
 import { parseIni } from './ini.ts';
 import { keyText, PyMap, truthyLoaded } from './pymap.ts';
 import { runInventoryScript } from './script.ts';
@@ -124,11 +124,7 @@ function parseFile(inv: InventoryData, file: string, ctx: SourceContext): Invent
       }
       vaulted = true;
     }
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
-    } catch {
-      throw new SourceError('the file is not valid UTF-8', file);
-    }
+    text = decodeUtf8(data, file);
     return text;
   };
   const wrap = (v: PyValue): PyValue => (vaulted ? new Secret(v, file) : v);

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sortGroups, type Group, type Host, type InventoryData } from './data.ts';
-import { SourceError } from './errors.ts';
+import { decodeUtf8, SourceError } from './errors.ts';
 import { jsonKeyOf, keyText, PyMap, toPyValue, truthyLoaded } from './pymap.ts';
 import { pySplitext } from './sources.ts';
 import { decryptVault, isVaultText, VaultError, type VaultSecret } from './vault.ts';
@@ -88,12 +88,7 @@ export class AdjacentVars {
       }
       vaulted = true;
     }
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-    } catch {
-      throw new SourceError('the file is not valid UTF-8', file);
-    }
+    const text = decodeUtf8(bytes, file);
     let data;
     try {
       data = loadData(text, file);

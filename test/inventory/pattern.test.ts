@@ -40,6 +40,10 @@ describe('host patterns', () => {
     assert.throws(() => m('nosuch'), (e: Error & { code?: string }) => e.code === 'pattern' && /matches no host/.test(e.message));
     assert.throws(() => m('web:&db'), /matches no host/);
   });
+  it('refuses an empty pattern, which Ansible would read as all', () => {
+    assert.throws(() => m(''), /an empty pattern selects nothing/);
+    assert.throws(() => m(' , '), /an empty pattern selects nothing/);
+  });
   it('refuses an exclusion that matches nothing: a typo there would patch the hosts it meant to spare', () => {
     assert.throws(() => m('web:!canray'), /the exclusion !canray matches no host or group/);
   });
