@@ -65,11 +65,12 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('check mode plans and preflights without changing any host', async () => {
-    const before = hosts.map((h) => ssh(dir, h, 'dpkg-query -W; ls /var/lib/fleetpatch/journal 2>&1 || true'));
+    const snapshot = 'dpkg-query -W; dpkg --audit; sha256sum /etc/fp-demo.conf /usr/bin/fp-demo; uname -r; ls /sys/kernel/livepatch 2>&1; ls /var/lib/fleetpatch/journal /var/lib/fleetpatch/ops 2>&1 || true';
+    const before = hosts.map((h) => ssh(dir, h, snapshot));
     const r = await run('run', 'pkg-good', '--check');
     assert.equal(r.code, 0, JSON.stringify(r.data.hosts));
     for (const h of r.data.hosts) assert.match(h.reason!, /^check mode: would apply; fp-demo: 1\.0 → 1\.1/);
-    assert.deepEqual(hosts.map((h) => ssh(dir, h, 'dpkg-query -W; ls /var/lib/fleetpatch/journal 2>&1 || true')), before);
+    assert.deepEqual(hosts.map((h) => ssh(dir, h, snapshot)), before, 'packages, config, kernel and fleetpatch state unchanged');
   });
 
   it('a failing canary halts the run before wave 2', async () => {
@@ -103,6 +104,20 @@ describe('rollout engine', { timeout: 600_000 }, () => {
       await cli(['lab', 'start', 'lab-05', '--dir', dir]);
     }
     await reset();
+  });
+
+  it('a host lost mid-run counts against the budget and halts the run', async () => {
+    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    const pending = run('run', 'pkg-good', '--waves', '1,100%', '--max-failures', '0');
+    await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+    assert.equal((await cli(['lab', 'kill', 'lab-01', '--dir', dir])).code, 0);
+    const r = await pending;
+    assert.equal(r.code, 3, JSON.stringify(r.data));
+    assert.equal(states(r.data.hosts)['lab-01'], 'unreachable');
+    assert.ok(r.data.hosts.slice(1).every((h) => h.state === 'skipped'));
+    assert.equal((await cli(['lab', 'start', 'lab-01', '--dir', dir])).code, 0);
+    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+    await reset(); // reconciles lab-01's interrupted install first
   });
 
   it('rollback-all: after a halt, the hosts this run patched are rolled back too', async () => {

@@ -59,6 +59,17 @@ describe('livepatch bundles on real kernels', { timeout: 600_000 }, () => {
     assert.equal(elsewhere.code, 2, 'not trusted by the default config');
   });
 
+  it('check mode runs the helper\'s own preflight on a real kernel and loads nothing', async () => {
+    const r = await run('run', 'good', '--check');
+    assert.equal(r.code, 0, JSON.stringify(r.hosts));
+    for (const h of r.hosts) assert.match(h.reason!, /^check mode: would apply/);
+    assert.ok((await show(r.run.id))[0]!.steps!.some((s) => s.name === 'preflight' && s.status === 'ok'));
+    for (const vm of vms) assert.deepEqual(livepatches(vm), []);
+    const wrong = await run('run', 'wrongbuild-lying', '--check', '--limit', 'vm-01');
+    assert.equal(wrong.hosts[0]!.state, 'failed');
+    assert.match(wrong.hosts[0]!.reason!, /built for kernel build-id 0{39}1/);
+  });
+
   it('applies the good patch to both VMs at once; its effect shows over plain ssh', async () => {
     for (const vm of vms) assert.doesNotMatch(onVm(vm, 'cat /proc/cmdline'), /fleetpatch-livepatch-good/);
     const r = await run('run', 'good');
