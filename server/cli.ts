@@ -11,14 +11,16 @@ import { planCommand } from './commands/plan.ts';
 import { rollbackCommand, runCommand } from './commands/run.ts';
 import { cancelCommand, resumeCommand, runsCommand, showCommand } from './commands/runs.ts';
 import type { Command, CommandContext, Options } from './commands/types.ts';
+import { userCommand } from './commands/user.ts';
 import { AppError, EXIT, errorInfo, exitCodeFor } from './errors.ts';
 
-const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cancelCommand, resumeCommand, cleanCommand, labCommand, demoCommand];
+const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cancelCommand, resumeCommand, cleanCommand, labCommand, demoCommand, userCommand];
 
 const GLOBAL: Options = {
   config: { type: 'string', short: 'c' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  'accept-new-host-keys': { type: 'boolean' },
 };
 
 const GLOBAL_HELP = [
@@ -26,6 +28,8 @@ const GLOBAL_HELP = [
   '  -c, --config FILE   controller config (JSON); also FLEETPATCH_CONFIG',
   '      --json          machine-readable output',
   '  -h, --help          this help',
+  '      --accept-new-host-keys  trust unknown host keys on first use (appended to the first',
+  '                      known_hosts file, audited); changed keys are still refused',
   '',
   'Exit codes: 0 success; 1 some hosts failed; 2 usage, config or input error (nothing touched);',
   '3 halted by the failure budget; 4 cancelled; 5 interrupted (resume possible).',

@@ -22,6 +22,7 @@ export function configFrom(ctx: CommandContext) {
   const flags: Parameters<typeof loadConfig>[0] = { flags: {} };
   if (typeof ctx.values.config === 'string') flags.flags!.config = ctx.values.config;
   if (typeof ctx.values.forks === 'string') flags.flags!.forks = intOption('--forks', ctx.values.forks, 1, 10_000);
+  if (ctx.values['accept-new-host-keys'] === true) flags.flags!.acceptNewHostKeys = true;
   return loadConfig(flags);
 }
 

@@ -148,6 +148,11 @@ describe('lab fleet and facts over SSH', { timeout: 300_000 }, () => {
     const [res] = JSON.parse(r.out) as Failed[];
     assert.equal(res!.error.code, 'host-key-unknown');
     assert.match(res!.error.message, /no host key for \[127\.0\.1\.4\]:\d+ in .*known_hosts\.partial; the host offered ssh-ed25519 SHA256:/);
+    const pinned = await cli(['facts', '-i', inventory, '--config', partialConfig, '--json', '--limit', unknown!.name, '--accept-new-host-keys']);
+    assert.equal(pinned.code, 0, pinned.out);
+    assert.ok(readFileSync(partial, 'utf8').includes(`[${unknown!.address}]:${unknown!.port} ssh-ed25519 `), 'the key is pinned in the configured known_hosts');
+    const again = await cli(['facts', '-i', inventory, '--config', partialConfig, '--json', '--limit', unknown!.name]);
+    assert.equal(again.code, 0, 'trusted from now on without the flag');
   });
 
   it('reports a killed host unreachable while the others succeed, then sees it again after start', async () => {
