@@ -137,3 +137,40 @@ export const hostPatches = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.hostId, t.patch] })],
 );
+
+/** A local user of the web console. The password is stored as an scrypt hash with its own salt. */
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  /** viewer | operator | admin */
+  role: text('role').notNull(),
+  /** `scrypt$N$r$p$salt-b64$hash-b64` */
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/** A logged-in browser: a random id (the cookie), its CSRF token and when it expires. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('sessions_user_id').on(t.userId)],
+);
+
+/** Who did what, when: logins, runs started or cancelled, users added. */
+export const audit = sqliteTable('audit', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** A user name, or `cli:<os user>` for the command line. */
+  who: text('who').notNull(),
+  /** login | login-failed | logout | user-add | run-start | run-cancel … */
+  what: text('what').notNull(),
+  detail: text('detail', { mode: 'json' }).notNull(),
+  at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+});
