@@ -34,11 +34,16 @@ export function inventoryOptionsFrom(ctx: CommandContext): LoadOptions {
 
 /** The target: the inventory (-i, or ansible.cfg's inventory) and --limit (no --limit: all). */
 export function targetFrom(ctx: CommandContext): TargetHost[] {
+  return targetWithSources(ctx).targets;
+}
+
+/** The target and the inventory sources it came from (`-i` paths, or ansible.cfg's). */
+export function targetWithSources(ctx: CommandContext): { targets: TargetHost[]; sources: string[] } {
   const paths = (ctx.values.inventory as string[] | undefined) ?? [];
   const inv = loadInventory(paths, inventoryOptionsFrom(ctx));
   const targets = resolveTarget(inv, (ctx.values.limit as string | undefined) ?? 'all');
   printWarnings(ctx, inv);
-  return targets;
+  return { targets, sources: inv.sources };
 }
 
 /** What Ansible would have warned about, on stderr. */

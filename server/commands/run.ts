@@ -7,7 +7,7 @@ import type { RunKind } from '../plan/index.ts';
 import { RETRY_STATES, executeRun, type RunResult } from '../rollout/run.ts';
 import { DEFAULT_STRATEGY, parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { bundleFrom } from './bundle.ts';
-import { configFrom, intOption, targetFrom } from './common.ts';
+import { configFrom, intOption, targetWithSources } from './common.ts';
 import { PLAN_HELP, PLAN_OPTIONS, bundleDir } from './plan.ts';
 import { table } from './table.ts';
 import type { Command, CommandContext, Options } from './types.ts';
@@ -85,7 +85,7 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
   const bundle = await bundleFrom(ctx, bundleDir(ctx), config);
   const db = openDatabase(config.database);
   if (typeof ctx.values['retry-failed'] === 'string') ctx.values.limit = retryPattern(db, ctx.values['retry-failed'], ctx.values.limit);
-  const targets = targetFrom(ctx);
+  const { targets, sources } = targetWithSources(ctx);
   const interrupt = cancelOnInterrupt(ctx);
   try {
     const result = await executeRun({
@@ -95,7 +95,7 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
       kind,
       targets,
       strategy,
-      inventories: ctx.values.inventory as string[],
+      inventories: sources,
       pattern: (ctx.values.limit as string | undefined) ?? 'all',
       planOptions: { allowDowngrade: ctx.values['allow-downgrade'] === true, replaceForeign: ctx.values['replace-foreign'] === true, irreversible: ctx.values.irreversible === true },
       cancelled: interrupt.cancelled,

@@ -4,7 +4,7 @@
  * and with --on-failure rollback-all the hosts this run patched are rolled back after a halt. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
@@ -212,18 +212,25 @@ function regroup<T extends { row: HostResultRow }>(hosts: T[]): T[][] {
   return [...byWave.entries()].sort((a, b) => a[0] - b[0]).map(([, hs]) => hs);
 }
 
-function inventoryHash(paths: string[]): string {
+/** sha256 over every inventory source: files' bytes, directories' files (sorted), host lists' text. */
+function inventoryHash(sources: string[]): string {
   const h = createHash('sha256');
-  for (const p of paths) h.update(p).update('\0').update(readFileSync(p)).update('\0');
+  const add = (p: string) => {
+    const st = existsSync(p) ? statSync(p) : null;
+    h.update(p).update('\0');
+    if (st?.isDirectory()) for (const e of readdirSync(p).sort()) add(join(p, e));
+    else if (st?.isFile()) h.update(readFileSync(p)).update('\0');
+  };
+  sources.forEach(add);
   return h.digest('hex');
 }
 
 /** The git commit of the first inventory's work tree and whether it has changes; nulls outside git. */
 function gitState(paths: string[]): { commit: string | null; dirty: boolean | null } {
-  const first = paths[0];
+  const first = paths.find((p) => existsSync(p));
   if (!first) return { commit: null, dirty: null };
   try {
-    const cwd = dirname(resolve(first));
+    const cwd = statSync(first).isDirectory() ? resolve(first) : dirname(resolve(first));
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', '.'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
     return { commit, dirty };
