@@ -1,0 +1,89 @@
+/** Shared bench machinery: CPU accounting, interleaved rounds, medians, tables and JSON results. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchOptions {
+  hosts: number;
+  forks: number;
+  rounds: number;
+}
+
+/** CPU seconds of this process, and of its waited-for children (from /proc/self/stat). */
+export function cpu(): { self: number; children: number } {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  const tick = 100; // USER_HZ on Linux
+  const u = process.cpuUsage();
+  return { self: (u.user + u.system) / 1e6, children: (Number(fields[13]) + Number(fields[14])) / tick };
+}
+
+export interface Sample {
+  wall: number;
+  cpu: number;
+  ratio: number;
+}
+
+export interface Variant {
+  /** Outside the measurement, before each run (e.g. reset the hosts). */
+  prepare?: () => Promise<void> | void;
+  run: () => Promise<void>;
+  /** Extra controller CPU seconds the run's own accounting cannot see (e.g. daemonized ssh masters). */
+  extraCpu?: () => number;
+  /** Outside the measurement, after each run: assert the end state. */
+  verify?: () => Promise<void> | void;
+}
+
+export async function measure(v: Variant): Promise<{ wall: number; cpu: number }> {
+  const c0 = cpu();
+  const t0 = performance.now();
+  await v.run();
+  const wall = (performance.now() - t0) / 1000;
+  const c1 = cpu();
+  return { wall, cpu: c1.self - c0.self + (c1.children - c0.children) + (v.extraCpu?.() ?? 0) };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Runs every variant once per round, in an order rotated each round; the first variant is the
+ * baseline every ratio of that round is taken against. */
+export async function interleave(variants: Record<string, Variant>, rounds: number, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
+  const names = Object.keys(variants);
+  const samples: Record<string, Sample[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    const order = [...names.slice(r % names.length), ...names.slice(0, r % names.length)];
+    const round: Record<string, { wall: number; cpu: number }> = {};
+    for (const name of order) {
+      const v = variants[name]!;
+      await v.prepare?.();
+      round[name] = await measure(v);
+      await v.verify?.();
+      log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} CPU-s`);
+    }
+    const floor = round[names[0]!]!.wall;
+    for (const name of names) (samples[name] ??= []).push({ ...round[name]!, ratio: round[name]!.wall / floor });
+  }
+  return samples;
+}
+
+const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+
+export function table(samples: Record<string, Sample[]>, hosts: number): string {
+  const lines = ['| variant | wall s (min–max) | controller CPU s | CPU ms/host | × floor (min–max) |', '|---|---|---|---|---|'];
+  for (const [name, xs] of Object.entries(samples)) {
+    const cpuMed = median(xs.map((x) => x.cpu));
+    const ratios = xs.map((x) => x.ratio);
+    lines.push(`| ${name} | ${median(xs.map((x) => x.wall)).toFixed(2)} (${range(xs.map((x) => x.wall), 1)}) | ${cpuMed.toFixed(2)} | ${((cpuMed / hosts) * 1000).toFixed(1)} | ${median(ratios).toFixed(2)} (${range(ratios, 2)}) |`);
+  }
+  return lines.join('\n');
+}
+
+/** test/bench/results/<suite>-<N>-<timestamp>.json (git-ignored). */
+export function writeResults(suite: string, opts: BenchOptions, samples: Record<string, Sample[]>, extra: Record<string, unknown> = {}): string {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString();
+  const file = join(dir, `${suite}-${opts.hosts}-${date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ suite, ...opts, date, cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, ...extra, samples }, null, 2)}\n`);
+  return file;
+}

@@ -1,0 +1,243 @@
+/** Suite peer: issue 9's anchor job — push a ≈200 KiB .deb (incompressible payload), check its
+ * hash, `dpkg -i`, verify with dpkg-query — on every lab host, by
+ * - OpenSSH, one `ssh` per host with the file on stdin (the floor, every ratio's denominator);
+ * - bare ssh2, one exec with stdin (the same command);
+ * - fleetpatch `run` of a signed packages bundle (installNew), in-process through the CLI: plan
+ *   (facts), push, apply (journal, fsync, dpkg -i, dpkg-query, dpkg --audit), verify over a new
+ *   connection, every step recorded in SQLite; the helper is cached (pushed in a warm-up), the
+ *   .deb is not (its cache is removed with the package between rounds);
+ * - Ansible (Debian's ansible-core) with default settings, and tuned with pipelining: a playbook
+ *   (gather_facts off: the job needs none) of copy, shell `sha256sum -c`, shell `dpkg -i`,
+ *   command dpkg-query; pointed at the lab's inventory unchanged, ANSIBLE_SSH_ARGS adding the
+ *   lab's known_hosts and key to Ansible's default ssh arguments.
+ * Same lab, same forks, rounds interleaved; before every run each host is reset (`dpkg --purge`,
+ * fleetpatch's payload cache and /tmp copies removed) and after every run each host must have the
+ * package at its version with a clean `dpkg --audit`. Controller CPU = this process plus waited-for
+ * children, plus the ssh ControlPersist masters Ansible daemonizes (read from /proc before they
+ * are stopped). */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import ssh2 from 'ssh2';
+import { labDown, labUp } from '../../server/lab/index.ts';
+import { writeLabBundle } from '../../server/lab/example-bundles.ts';
+import type { LabHost } from '../../server/lab/namespace-host.ts';
+import { loadKnownHosts } from '../../server/ssh/known-hosts.ts';
+import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
+import { interleave, median, table, writeResults, type BenchOptions, type Variant } from './common.ts';
+
+const PKG = 'fp-bench';
+const VERSION = '1.0';
+const PAYLOAD_BYTES = 200 * 1024;
+const REMOTE_DEB = `/tmp/${PKG}.deb`;
+
+/** fp-bench_1.0_all.deb carrying 200 KiB of random bytes (incompressible: the .deb stays ≈200 KiB). */
+function buildDeb(dir: string): string {
+  const root = mkdtempSync(join(dir, '.deb-src-'));
+  mkdirSync(join(root, 'DEBIAN'));
+  mkdirSync(join(root, 'opt', PKG), { recursive: true });
+  writeFileSync(join(root, 'DEBIAN', 'control'), `Package: ${PKG}\nVersion: ${VERSION}\nArchitecture: all\nMaintainer: fleetpatch bench <bench@localhost>\nDescription: fleetpatch benchmark payload\n 200 KiB of random bytes.\n`);
+  writeFileSync(join(root, 'opt', PKG, 'payload'), randomBytes(PAYLOAD_BYTES));
+  const deb = join(dir, `${PKG}_${VERSION}_all.deb`);
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, deb], { stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+  return deb;
+}
+
+const sshOpts = (dir: string) => ['-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes'];
+
+function sshAsync(dir: string, h: LabHost, command: string, input?: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ssh', ['-q', ...sshOpts(dir), '-p', String(h.port), `root@${h.address}`, command], { encoding: 'utf8', maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${h.name}: ${err.message} ${stderr}`)) : resolve(stdout)));
+    if (input) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+function fanOut(lab: LabHost[], forks: number, one: (h: LabHost) => Promise<unknown>): Promise<void> {
+  const q = new PQueue({ concurrency: forks });
+  return Promise.all(lab.map((h) => q.add(() => one(h)))).then(() => undefined);
+}
+
+/** The job as one shell command reading the .deb on stdin (floor and bare ssh2). */
+const jobCommand = (sha256: string) =>
+  `cat > ${REMOTE_DEB} && echo '${sha256}  ${REMOTE_DEB}' | sha256sum -c --quiet && DEBIAN_FRONTEND=noninteractive dpkg -i ${REMOTE_DEB} >/dev/null && test "$(dpkg-query -W -f='\${Version}' ${PKG})" = ${VERSION}`;
+
+function ssh2Job(dir: string, h: LabHost, command: string, deb: Buffer, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    const fail = (err: Error) => {
+      c.end();
+      reject(new Error(`${h.name}: ${err.message}`));
+    };
+    c.on('error', fail);
+    c.on('ready', () =>
+      c.exec(command, (err, stream) => {
+        if (err) return fail(err);
+        let stderr = '';
+        stream.on('data', () => undefined);
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        stream.on('close', (code: number | null) => {
+          c.end();
+          if (code === 0) resolve();
+          else reject(new Error(`${h.name}: exit ${code}: ${stderr}`));
+        });
+        stream.end(deb);
+      }),
+    );
+    c.connect({
+      host: h.address,
+      port: h.port,
+      username: 'root',
+      privateKey: readFileSync(join(dir, 'id_ed25519')),
+      hostVerifier: (key: Buffer) => {
+        try {
+          knownHosts.check(h.address, h.port, key);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    });
+  });
+}
+
+const PLAYBOOK = (deb: string, sha256: string) => `- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: push the .deb
+      copy: { src: ${deb}, dest: ${REMOTE_DEB}, mode: '0600' }
+    - name: check its hash
+      shell: echo '${sha256}  ${REMOTE_DEB}' | sha256sum -c --quiet
+    - name: install it
+      shell: DEBIAN_FRONTEND=noninteractive dpkg -i ${REMOTE_DEB}
+    - name: verify it
+      command: dpkg-query -W -f=\${Version} ${PKG}
+      register: q
+      failed_when: q.stdout != '${VERSION}'
+`;
+
+/** CPU seconds of live processes whose command line mentions `needle` (Ansible's daemonized ssh
+ * ControlPersist masters), then stops them by pid so the next run starts cold. */
+function collectMasters(needle: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) continue;
+      const f = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(f[11]) + Number(f[12])) / 100;
+      process.kill(Number(entry), 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+export async function peerSuite(opts: BenchOptions): Promise<void> {
+  const { hosts, forks, rounds } = opts;
+  const dir = newLabDir();
+  try {
+    await labUp(dir, hosts, await freePort());
+    const lab = labHosts(dir);
+    const debPath = buildDeb(dir);
+    const deb = readFileSync(debPath);
+    const sha256 = createHash('sha256').update(deb).digest('hex');
+    const file = `debs/${PKG}_${VERSION}_all.deb`;
+    const bundle = await writeLabBundle(dir, 'bench', { id: 'fp-bench', serial: 1, kind: 'packages', title: 'bench: fp-bench 1.0 (200 KiB)', packages: { debs: [{ name: PKG, version: VERSION, arch: 'all', file }], installNew: true } }, { [file]: debPath });
+    const config = join(dir, 'fleetpatch.json');
+    const inventory = join(dir, 'inventory.ini');
+    const knownHosts = loadKnownHosts([join(dir, 'known_hosts')]);
+    const command = jobCommand(sha256);
+    const playbook = join(dir, 'bench-playbook.yml');
+    writeFileSync(playbook, PLAYBOOK(debPath, sha256));
+
+    const reset = () => fanOut(lab, forks, (h) => sshAsync(dir, h, `dpkg --purge ${PKG} >/dev/null 2>&1; rm -rf /var/lib/fleetpatch/cache ${REMOTE_DEB}; ! dpkg-query -W ${PKG} >/dev/null 2>&1`));
+    const verify = () =>
+      fanOut(lab, forks, async (h) => {
+        const out = await sshAsync(dir, h, `dpkg-query -W -f='\${Status} \${Version}' ${PKG}; test -z "$(dpkg --audit)" && echo ' audit-clean'`);
+        if (out.trim() !== `install ok installed ${VERSION} audit-clean`) throw new Error(`bench: ${h.name} ended as ${JSON.stringify(out)}`);
+      });
+    const runIds: number[] = [];
+    const fleetpatch = async () => {
+      const r = await cli(['run', '-i', inventory, '--bundle', bundle, '--config', config, '--forks', String(forks), '--json']);
+      if (r.code !== 0) throw new Error(`bench: fleetpatch run exited ${r.code}: ${r.err} ${r.out.slice(0, 2000)}`);
+      const res = JSON.parse(r.out) as { run: { id: number }; hosts: { state: string }[] };
+      const notApplied = res.hosts.filter((x) => x.state !== 'applied');
+      if (res.hosts.length !== hosts || notApplied.length) throw new Error(`bench: fleetpatch run ${res.run.id}: ${notApplied.length} hosts not applied`);
+      runIds.push(res.run.id);
+    };
+    /** Per fleetpatch round: median ms of every step over the hosts, and of each host's whole span. */
+    const stepTimes: Record<string, number>[] = [];
+    const verifyRecords = async () => {
+      const id = runIds.at(-1)!;
+      const r = await cli(['show', String(id), '--config', config, '--json']);
+      if (r.code !== 0) throw new Error(`bench: fleetpatch show ${id} exited ${r.code}: ${r.err}`);
+      type Step = { name: string; status: string; startedAt: string; finishedAt: string | null };
+      const shown = JSON.parse(r.out) as { run: { createdAt: string; finishedAt: string }; hosts: { inventoryName: string; startedAt: string; finishedAt: string; steps: Step[] }[] };
+      const per: Record<string, number[]> = {};
+      for (const h of lab) {
+        const row = shown.hosts.find((x) => x.inventoryName === h.name);
+        if (!row || !row.steps.length) throw new Error(`bench: run ${id} has no step records for ${h.name}`);
+        for (const st of row.steps) {
+          if (!st.finishedAt || st.status === 'failed' || st.status === 'running') throw new Error(`bench: run ${id}: ${h.name} step ${st.name} is ${st.status}`);
+          (per[st.name] ??= []).push(Date.parse(st.finishedAt) - Date.parse(st.startedAt));
+        }
+        (per['(host span)'] ??= []).push(Date.parse(row.finishedAt) - Date.parse(row.startedAt));
+        (per['(run start → host start)'] ??= []).push(Date.parse(row.startedAt) - Date.parse(shown.run.createdAt));
+      }
+      stepTimes.push(Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, median(xs)])));
+    };
+    let cpDir = '';
+    const ansible = (tuned: boolean): Variant => ({
+      prepare: reset,
+      run: async () => {
+        cpDir = mkdtempSync(join(dir, '.ansible-cp-'));
+        const env: NodeJS.ProcessEnv = {
+          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANSIBLE_'))),
+          ANSIBLE_SSH_ARGS: `-C -o ControlMaster=auto -o ControlPersist=60s ${sshOpts(dir).join(' ')}`,
+          ANSIBLE_SSH_CONTROL_PATH_DIR: cpDir,
+          ANSIBLE_FORKS: String(forks),
+          ANSIBLE_PIPELINING: tuned ? 'True' : 'False',
+          ANSIBLE_NOCOLOR: '1',
+          ANSIBLE_RETRY_FILES_ENABLED: 'False',
+        };
+        await new Promise<void>((resolve, reject) =>
+          execFile('ansible-playbook', ['-i', inventory, playbook], { env, cwd: dir, maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(new Error(`bench: ansible-playbook failed: ${err.message}\n${stdout.slice(-3000)}`)) : resolve())),
+        );
+      },
+      extraCpu: () => collectMasters(cpDir),
+      verify,
+    });
+    const variants: Record<string, Variant> = {
+      'OpenSSH, one ssh per host, file on stdin (floor)': { prepare: reset, run: () => fanOut(lab, forks, (h) => sshAsync(dir, h, command, deb)), verify },
+      'bare ssh2, one exec with stdin': { prepare: reset, run: () => fanOut(lab, forks, (h) => ssh2Job(dir, h, command, deb, knownHosts)), verify },
+      'fleetpatch run (packages bundle)': {
+        prepare: reset,
+        run: fleetpatch,
+        verify: async () => {
+          await verify();
+          await verifyRecords();
+        },
+      },
+      'Ansible tuned (pipelining)': ansible(true),
+      'Ansible defaults': ansible(false),
+    };
+    // warm-up (not measured): pushes fleetpatch's helper to every host, loads every code path
+    await reset();
+    await fleetpatch();
+    await verify();
+    const samples = await interleave(variants, rounds);
+    const head = `bench peer: ${hosts} lab hosts, forks ${forks}, ${rounds} rounds, .deb ${deb.length} bytes (medians; ratio = wall ÷ OpenSSH floor in the same round)`;
+    console.log(head);
+    console.log(table(samples, hosts));
+    console.log(`fleetpatch step medians per round (ms, median over hosts): ${JSON.stringify(stepTimes)}`);
+    console.log(`results: ${writeResults('peer', opts, samples, { stepTimes, debBytes: deb.length, ansible: execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0] })}`);
+  } finally {
+    await labDown(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
