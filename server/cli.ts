@@ -10,11 +10,12 @@ import { labCommand } from './commands/lab.ts';
 import { planCommand } from './commands/plan.ts';
 import { rollbackCommand, runCommand } from './commands/run.ts';
 import { cancelCommand, resumeCommand, runsCommand, showCommand } from './commands/runs.ts';
+import { serveCommand } from './commands/serve.ts';
 import type { Command, CommandContext, Options } from './commands/types.ts';
 import { userCommand } from './commands/user.ts';
 import { AppError, EXIT, errorInfo, exitCodeFor } from './errors.ts';
 
-const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cancelCommand, resumeCommand, cleanCommand, labCommand, demoCommand, userCommand];
+const COMMANDS: Command[] = [factsCommand, hostsCommand, inventoryCommand, bundleCommand, planCommand, runCommand, rollbackCommand, runsCommand, showCommand, cancelCommand, resumeCommand, cleanCommand, labCommand, demoCommand, userCommand, serveCommand];
 
 const GLOBAL: Options = {
   config: { type: 'string', short: 'c' },

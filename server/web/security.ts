@@ -1,0 +1,83 @@
+/** Request checks that run before any route: Host header (DNS rebinding), origin of state
+ * changes (CSRF), and the login rate limit. Pure helpers plus small middleware. */
+import type { MiddlewareHandler } from 'hono';
+
+/** Host header values this server answers to: the listen address and the loopback names, on the listen port. */
+export function allowedHosts(listen: string): Set<string> {
+  const at = listen.lastIndexOf(':');
+  const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = listen.slice(at + 1);
+  const names = new Set(['localhost', '127.0.0.1', '[::1]']);
+  // a wildcard bind names no host: only the loopback names and explicitly configured ones are accepted
+  if (host !== '0.0.0.0' && host !== '::' && host !== '') names.add(host.includes(':') ? `[${host}]` : host.toLowerCase());
+  return new Set([...names].map((n) => `${n}:${port}`));
+}
+
+/** Refuses requests whose Host is not ours (421): a rebound DNS name must not reach the console. */
+export function hostCheck(allowed: Set<string>): MiddlewareHandler {
+  return async (c, next) => {
+    const host = (c.req.header('host') ?? new URL(c.req.url).host).toLowerCase();
+    const withPort = host.includes(':') && !host.endsWith(']') ? host : `${host}:80`;
+    if (!allowed.has(host) && !allowed.has(withPort)) return c.text(`this server does not answer to host ${JSON.stringify(host)}`, 421);
+    await next();
+  };
+}
+
+export function originAllowed(origin: string | undefined, allowed: Set<string>): boolean {
+  if (!origin) return false;
+  try {
+    const u = new URL(origin);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && allowed.has(u.port ? u.host : `${u.host}:${u.protocol === 'https:' ? 443 : 80}`);
+  } catch {
+    return false;
+  }
+}
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Every state change must come from one of our own origins (Origin, else Sec-Fetch-Site:
+ * same-origin); whatever its content type. The per-session token is checked after the session. */
+export function originCheck(allowed: Set<string>): MiddlewareHandler {
+  return async (c, next) => {
+    if (!SAFE.has(c.req.method)) {
+      const origin = c.req.header('origin');
+      const ok = origin !== undefined ? originAllowed(origin, allowed) : c.req.header('sec-fetch-site') === 'same-origin';
+      if (!ok) return c.text('cross-site request refused', 403);
+    }
+    await next();
+  };
+}
+
+export function isSafeMethod(method: string): boolean {
+  return SAFE.has(method);
+}
+
+/** Failed logins counted per key (user name, client address) in a sliding window. */
+export class LoginLimiter {
+  private readonly failures = new Map<string, number[]>();
+  constructor(
+    readonly maxFailures = 5,
+    readonly windowMs = 15 * 60_000,
+  ) {}
+
+  /** Milliseconds until `key` may try again; 0 when it may now. */
+  retryAfter(key: string, now = Date.now()): number {
+    const recent = this.recent(key, now);
+    return recent.length >= this.maxFailures ? recent[0]! + this.windowMs - now : 0;
+  }
+
+  fail(key: string, now = Date.now()): void {
+    this.failures.set(key, [...this.recent(key, now), now]);
+  }
+
+  reset(key: string): void {
+    this.failures.delete(key);
+  }
+
+  private recent(key: string, now: number): number[] {
+    const list = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    if (list.length) this.failures.set(key, list);
+    else this.failures.delete(key);
+    return list;
+  }
+}

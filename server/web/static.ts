@@ -1,0 +1,23 @@
+/** Our own static assets (htmx and its SSE extension from node_modules, our CSS), read once and
+ * served from a fixed table: no file system path ever comes from a request. */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const VIEWS = resolve(dirname(fileURLToPath(import.meta.url)), '../../views');
+
+export interface Asset {
+  type: string;
+  body: string;
+}
+
+export function loadAssets(): Map<string, Asset> {
+  const js = 'text/javascript; charset=utf-8';
+  return new Map<string, Asset>([
+    ['htmx.min.js', { type: js, body: readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8') }],
+    ['sse.js', { type: js, body: readFileSync(require.resolve('htmx-ext-sse/dist/sse.js'), 'utf8') }],
+    ['app.css', { type: 'text/css; charset=utf-8', body: readFileSync(resolve(VIEWS, 'static/app.css'), 'utf8') }],
+  ]);
+}

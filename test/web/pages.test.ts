@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { updateHostResult, updateRun } from '../../server/db/runs.ts';
+import { browser, login, webFixture, XSS } from './fixture.ts';
+
+describe('pages', () => {
+  it('the hosts page lists names, kernel, livepatches, drift and facts age', async () => {
+    const { app } = await webFixture();
+    const { cookie } = await login(app, 'viewer');
+    const html = await (await app.request('/hosts', { headers: browser({ cookie }) })).text();
+    assert.match(html, /6\.1\.0-40-amd64/);
+    assert.match(html, /web01&lt;script&gt;/);
+    assert.match(html, /ago</);
+  });
+
+  it('the run page shows one row per host with its state, live from the run\'s event stream', async () => {
+    const { app, hostA, hostB } = await webFixture();
+    const { cookie } = await login(app, 'viewer');
+    const html = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
+    assert.match(html, new RegExp(`id="hr-${hostA.id}" sse-swap="host-${hostA.id}"`));
+    assert.match(html, new RegExp(`id="hr-${hostB.id}"`));
+    assert.match(html, /sse-connect="\/runs\/1\/events\?after=0"/);
+  });
+
+  it('a finished run has no live stream and no cancel button', async () => {
+    const { app, db, run } = await webFixture();
+    updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
+    const { cookie } = await login(app, 'admin');
+    const html = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
+    assert.doesNotMatch(html, /sse-connect|Cancel run/);
+  });
+
+  it('an unknown run is 404', async () => {
+    const { app } = await webFixture();
+    const { cookie } = await login(app, 'viewer');
+    assert.equal((await app.request('/runs/999', { headers: browser({ cookie }) })).status, 404);
+    assert.equal((await app.request('/api/runs/999', { headers: browser({ cookie }) })).status, 404);
+  });
+});
+
+describe('XSS', () => {
+  it('a host name, hostname, reason, bundle title, pattern or failed-login name containing <script> is escaped on every page', async () => {
+    const { app, db, hostA } = await webFixture();
+    await app.request('/login', { method: 'POST', headers: browser(), body: new URLSearchParams({ name: XSS, password: 'whatever-wrong' }) });
+    updateHostResult(db, hostA.id, { state: 'failed', reason: `reason ${XSS}` });
+    const { cookie } = await login(app, 'admin');
+    for (const path of ['/hosts', '/runs', '/runs/1', '/audit']) {
+      const html = await (await app.request(path, { headers: browser({ cookie }) })).text();
+      assert.ok(!html.includes(XSS), `${path} contains a raw <script>`);
+      assert.ok(html.includes('&lt;script&gt;'), `${path} shows the escaped text`);
+    }
+  });
+});
+
+describe('JSON API', () => {
+  it('GET /api/hosts, /api/runs and /api/runs/:id mirror the pages', async () => {
+    const { app, hostA } = await webFixture();
+    const { cookie } = await login(app, 'viewer');
+    const hosts = (await (await app.request('/api/hosts', { headers: browser({ cookie }) })).json()) as { names: string[]; kernel: string; drift: unknown[] }[];
+    assert.deepEqual(hosts.map((h) => [h.names, h.kernel, h.drift]), [[[`web01${XSS}`], '6.1.0-40-amd64', []]]);
+    const runs = (await (await app.request('/api/runs', { headers: browser({ cookie }) })).json()) as { id: number; state: string }[];
+    assert.deepEqual(runs.map((r) => [r.id, r.state]), [[1, 'running']]);
+    const run = (await (await app.request('/api/runs/1', { headers: browser({ cookie }) })).json()) as { run: { id: number }; hosts: { id: number; state: string }[] };
+    assert.equal(run.run.id, 1);
+    assert.deepEqual(run.hosts.map((h) => h.id), [hostA.id, hostA.id + 1]);
+  });
+
+  it('never returns password hashes, session ids or CSRF tokens', async () => {
+    const { app } = await webFixture();
+    const { cookie, csrf } = await login(app, 'admin');
+    for (const path of ['/api/hosts', '/api/runs', '/api/runs/1']) {
+      const text = await (await app.request(path, { headers: browser({ cookie }) })).text();
+      assert.doesNotMatch(text, /scrypt\$|password/i, path);
+      assert.ok(!text.includes(csrf) && !text.includes(cookie.split('=')[1]!), path);
+    }
+  });
+});

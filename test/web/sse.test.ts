@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { updateHostResult, updateRun } from '../../server/db/runs.ts';
+import { browser, login, webFixture } from './fixture.ts';
+
+interface SseMessage {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+function parseSse(text: string): SseMessage[] {
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim())
+    .map((block) => {
+      const m: SseMessage = { data: '' };
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        const [field, ...rest] = line.split(':');
+        const value = rest.join(':').replace(/^ /, '');
+        if (field === 'id') m.id = value;
+        else if (field === 'event') m.event = value;
+        else if (field === 'data') data.push(value);
+      }
+      m.data = data.join('\n');
+      return m;
+    });
+}
+
+describe('live run stream (SSE)', () => {
+  it('resumes with Last-Event-ID: exactly the events after that id, in order, then ends for a finished run', async () => {
+    const { app, db, run, hostA, hostB, event } = await webFixture();
+    const ids = [event(null, 'run'), event(hostA.id), event(hostB.id), event(hostA.id), event(null, 'run')].map((e) => e.id);
+    updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
+    const { cookie } = await login(app, 'viewer');
+    for (const after of [0, ids[0]!, ids[2]!, ids[4]!]) {
+      const res = await app.request('/runs/1/events', { headers: browser({ cookie, 'last-event-id': String(after) }) });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+      const messages = parseSse(await res.text());
+      assert.deepEqual(messages.filter((m) => m.id).map((m) => Number(m.id)), ids.filter((id) => id > after), `after ${after}`);
+      assert.equal(messages.at(-1)?.event, 'end');
+    }
+  });
+
+  it('names each host event after its row and sends the row\'s current cells, escaped', async () => {
+    const { app, db, run, hostA, event } = await webFixture();
+    updateHostResult(db, hostA.id, { state: 'applied' });
+    event(hostA.id);
+    updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
+    const { cookie } = await login(app, 'viewer');
+    const messages = parseSse(await (await app.request('/runs/1/events', { headers: browser({ cookie }) })).text());
+    const host = messages.find((m) => m.event === `host-${hostA.id}`);
+    assert.ok(host);
+    assert.match(host.data, /<td class="state state-applied">applied<\/td>/);
+    assert.doesNotMatch(host.data, /<script>/);
+  });
+
+  it('follows a running run: events inserted while connected arrive, none twice', async () => {
+    const { app, db, run, hostA, hostB, event } = await webFixture();
+    const before = event(hostA.id);
+    const { cookie } = await login(app, 'viewer');
+    const res = await app.request(`/runs/1/events?after=${before.id}`, { headers: browser({ cookie }) });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const later = [event(hostB.id).id, event(hostA.id).id];
+    setTimeout(() => {
+      later.push(event(null, 'run').id);
+      updateRun(db, run.id, { state: 'failed', finishedAt: new Date() });
+    }, 100);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.deepEqual(parseSse(text).filter((m) => m.id).map((m) => Number(m.id)), later);
+  });
+});
