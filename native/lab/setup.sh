@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 
 PACKAGES="openssh-server openssh-client iproute2 util-linux procps gcc make libc6-dev g++ python3
-  qemu-system-x86 busybox-static dropbear-bin cpio xz-utils zstd kmod binutils sudo openssl ansible-core"
+  qemu-system-x86 busybox-static dropbear-bin cpio xz-utils zstd kmod binutils sudo openssl ansible-core chromium"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -96,6 +96,8 @@ export function createApp(opts: WebOptions): Hono<Env> {
     return c.body(a.body);
   });
 
+  app.get('/favicon.ico', (c) => c.body(null, 204));
+
   const viewerOf = (c: Context<Env>): Viewer => ({ name: c.get('user').name, role: c.get('user').role, csrfToken: c.get('session').csrfToken });
 
   app.get('/login', (c) => c.html(<LoginPage />));
