@@ -13,7 +13,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define VERDICT_WAIT_MS (15 * 60 * 1000L)
 
 /* The value of KEY in a module's .modinfo strings ("key=value\0"), or NULL. */
 static char *modinfo(const char *buf, size_t len, const char *key) {
@@ -98,15 +97,6 @@ int reconcile_stale(json_t *j, long timeout_ms) {
   }
   free(all);
   return rc;
-}
-
-static int result_outcome(json_t *j, const char *outcome) {
-  json_begin_line(j);
-  json_str(j, "type", "result");
-  json_bool(j, "ok", true);
-  json_str(j, "outcome", outcome);
-  json_end_line(j);
-  return 0;
 }
 
 struct op_args {
@@ -216,18 +206,8 @@ int cmd_apply(json_t *j, int argc, char **argv) {
   step(j, "verify", "ok", "enabled=1 transition=0, every loaded object patched=1");
   if (arg_flag(argc, argv, "--replace")) unload_replaced(j, a.patch, a.timeout_ms);
 
-  json_begin_line(j);
-  json_str(j, "type", "awaiting-verdict");
-  json_end_line(j);
-  char verdict[32] = "";
-  fd_set fds;
-  struct timeval tv = {VERDICT_WAIT_MS / 1000, 0};
-  FD_ZERO(&fds);
-  FD_SET(0, &fds);
-  if (select(1, &fds, NULL, NULL, &tv) > 0) {
-    ssize_t n = read(0, verdict, sizeof verdict - 1);
-    verdict[n > 0 ? n : 0] = 0;
-  }
+  char verdict[32];
+  await_verdict(j, verdict, sizeof verdict);
   if (strncmp(verdict, "commit", 6) == 0) {
     if (journal_append(j, a.op, "committed", a.bundle, a.serial, a.patch, sha_of(a.module))) return 1;
     step(j, "commit", "ok", "journaled");

@@ -23,6 +23,8 @@ char *kernel_build_id(void);
 int fail(json_t *j, const char *code, const char *message);
 int failf(json_t *j, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void step(json_t *j, const char *name, const char *status, const char *detail);
+int result_outcome(json_t *j, const char *outcome); /* ok result line with an outcome */
+void await_verdict(json_t *j, char *verdict, size_t len);
 
 /* lock.c: the host lock, held until the process exits */
 bool take_host_lock(json_t *j);

@@ -2,6 +2,8 @@
  * start with {"fleetpatch":1; the last such line (type "result") decides the outcome. */
 #include "helper.h"
 #include <stdarg.h>
+#include <sys/select.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +26,32 @@ int failf(json_t *j, const char *code, const char *fmt, ...) {
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
   return fail(j, code, message);
+}
+
+int result_outcome(json_t *j, const char *outcome) {
+  json_begin_line(j);
+  json_str(j, "type", "result");
+  json_bool(j, "ok", true);
+  json_str(j, "outcome", outcome);
+  json_end_line(j);
+  return 0;
+}
+
+/* Says it is waiting, then reads the controller's verdict line from stdin (at most 15 minutes);
+ * an empty verdict means the controller is gone. */
+void await_verdict(json_t *j, char *verdict, size_t len) {
+  json_begin_line(j);
+  json_str(j, "type", "awaiting-verdict");
+  json_end_line(j);
+  verdict[0] = 0;
+  fd_set fds;
+  struct timeval tv = {15 * 60, 0};
+  FD_ZERO(&fds);
+  FD_SET(0, &fds);
+  if (select(1, &fds, NULL, NULL, &tv) > 0) {
+    ssize_t n = read(0, verdict, len - 1);
+    verdict[n > 0 ? n : 0] = 0;
+  }
 }
 
 void step(json_t *j, const char *name, const char *status, const char *detail) {

@@ -100,21 +100,7 @@ int cmd_pkg_query(json_t *j, int argc, char **argv) {
   for (int i = 2; i < argc; i++)
     if (!valid_token(argv[i])) return fail(j, "usage", "usage: pkg-query NAME...");
   if (run_pkg("query", argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
-  json_begin_line(j);
-  json_str(j, "type", "result");
-  json_bool(j, "ok", true);
-  json_str(j, "outcome", "queried");
-  json_end_line(j);
-  return 0;
-}
-
-static int outcome(json_t *j, const char *what) {
-  json_begin_line(j);
-  json_str(j, "type", "result");
-  json_bool(j, "ok", true);
-  json_str(j, "outcome", what);
-  json_end_line(j);
-  return 0;
+  return result_outcome(j, "queried");
 }
 
 /* Undo an apply that got past `intent`, journaling the result; returns the failed result line. */
@@ -182,22 +168,12 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   step(j, "verify", "ok", "dpkg-query: every package at its version; dpkg --audit clean");
   run_pkg("holders", names, n, why, sizeof why);
 
-  json_begin_line(j);
-  json_str(j, "type", "awaiting-verdict");
-  json_end_line(j);
-  char verdict[32] = "";
-  fd_set fds;
-  struct timeval tv = {15 * 60, 0};
-  FD_ZERO(&fds);
-  FD_SET(0, &fds);
-  if (select(1, &fds, NULL, NULL, &tv) > 0) {
-    ssize_t r = read(0, verdict, sizeof verdict - 1);
-    verdict[r > 0 ? r : 0] = 0;
-  }
+  char verdict[32];
+  await_verdict(j, verdict, sizeof verdict);
   if (strncmp(verdict, "commit", 6) == 0) {
     if (journal_append(j, op, "committed", bundle, serial, PKG_PATCH, "-")) return 1;
     step(j, "commit", "ok", "journaled; the previous packages are kept for a later rollback");
-    return outcome(j, "applied");
+    return result_outcome(j, "applied");
   }
   step(j, "rollback", "running", verdict[0] ? "the controller asked for it" : "no verdict from the controller (gone?)");
   journal_append(j, op, "rollback-intent", bundle, serial, PKG_PATCH, "-");
@@ -207,7 +183,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   }
   journal_append(j, op, "rolled-back", bundle, serial, PKG_PATCH, "-");
   remove_op_dir(op);
-  return outcome(j, "rolled-back");
+  return result_outcome(j, "rolled-back");
 }
 
 int cmd_pkg_rollback(json_t *j, int argc, char **argv) {
@@ -223,7 +199,7 @@ int cmd_pkg_rollback(json_t *j, int argc, char **argv) {
   if (!target) {
     free(all);
     step(j, "rollback", "ok", "this bundle is not applied here");
-    return outcome(j, "not-applied");
+    return result_outcome(j, "not-applied");
   }
   char why[1024], target_op[129];
   snprintf(target_op, sizeof target_op, "%s", target->op);
@@ -238,5 +214,5 @@ int cmd_pkg_rollback(json_t *j, int argc, char **argv) {
   journal_append(j, target_op, "rolled-back", bundle, target_serial, PKG_PATCH, "-");
   journal_append(j, op, "rolled-back", bundle, serial, PKG_PATCH, target_op);
   remove_op_dir(target_op);
-  return outcome(j, "rolled-back");
+  return result_outcome(j, "rolled-back");
 }

@@ -4,7 +4,7 @@ import { openDatabase, type Db } from '../db/index.ts';
 import { getRun, runHostResults, type EventRow, type HostResultRow } from '../db/runs.ts';
 import { AppError } from '../errors.ts';
 import type { RunKind } from '../plan/index.ts';
-import { RETRY_STATES, executeRun, type RunResult } from '../rollout/run.ts';
+import { RETRY_STATES, executeRun, type RunRequest, type RunResult } from '../rollout/run.ts';
 import { DEFAULT_STRATEGY, parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { bundleFrom } from './bundle.ts';
 import { configFrom, intOption, targetWithSources } from './common.ts';
@@ -86,9 +86,8 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
   const db = openDatabase(config.database);
   if (typeof ctx.values['retry-failed'] === 'string') ctx.values.limit = retryPattern(db, ctx.values['retry-failed'], ctx.values.limit);
   const { targets, sources } = targetWithSources(ctx);
-  const interrupt = cancelOnInterrupt(ctx);
   try {
-    const result = await executeRun({
+    return await executeWithProgress(ctx, {
       db,
       config,
       bundle,
@@ -98,14 +97,21 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
       inventories: sources,
       pattern: (ctx.values.limit as string | undefined) ?? 'all',
       planOptions: { allowDowngrade: ctx.values['allow-downgrade'] === true, replaceForeign: ctx.values['replace-foreign'] === true, irreversible: ctx.values.irreversible === true },
-      cancelled: interrupt.cancelled,
-      ...(ctx.json ? {} : { onEvent: liveProgress(ctx) }),
     });
+  } finally {
+    db.$client.close();
+  }
+}
+
+/** Executes a run with live progress (none with --json), Ctrl-C as cancel, and the result printed. */
+export async function executeWithProgress(ctx: CommandContext, req: Omit<RunRequest, 'cancelled' | 'onEvent'>): Promise<number> {
+  const interrupt = cancelOnInterrupt(ctx);
+  try {
+    const result = await executeRun({ ...req, cancelled: interrupt.cancelled, ...(ctx.json ? {} : { onEvent: liveProgress(ctx) }) });
     printResult(ctx, result);
     return result.exitCode;
   } finally {
     interrupt.release();
-    db.$client.close();
   }
 }
 

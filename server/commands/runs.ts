@@ -6,11 +6,10 @@ import { openDatabase, type Db } from '../db/index.ts';
 import { getRun, hostSteps, listRuns, markInterrupted, requestCancel, runHostResults, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT } from '../errors.ts';
 import { loadInventory, resolveTarget } from '../inventory/index.ts';
-import { executeRun } from '../rollout/run.ts';
 import { parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { bundleOptions } from './bundle.ts';
 import { configFrom } from './common.ts';
-import { cancelOnInterrupt, formatHostResults, liveProgress, printResult } from './run.ts';
+import { executeWithProgress, formatHostResults } from './run.ts';
 import { table } from './table.ts';
 import type { Command, CommandContext } from './types.ts';
 
@@ -98,25 +97,16 @@ export const resumeCommand: Command = {
       if (bundle.sha256 !== run.bundleSha256) throw new AppError('bundle', `${target.bundleDir} is no longer the bundle run ${run.id} started with (sha256 ${run.bundleSha256})`);
       const stored = run.strategy as Omit<Strategy, 'waves'> & { waves: string };
       const targets = resolveTarget(loadInventory(target.inventories), target.pattern);
-      const interrupt = cancelOnInterrupt(ctx);
-      try {
-        const result = await executeRun({
-          db,
-          config: { ...config, forks: stored.forks },
-          bundle,
-          kind: run.kind as 'apply' | 'rollback',
-          targets,
-          strategy: { ...stored, waves: parseWaves(stored.waves) },
-          inventories: target.inventories,
-          pattern: target.pattern,
-          resume: run,
-          cancelled: interrupt.cancelled,
-          ...(ctx.json ? {} : { onEvent: liveProgress(ctx) }),
-        });
-        printResult(ctx, result);
-        return result.exitCode;
-      } finally {
-        interrupt.release();
-      }
+      return executeWithProgress(ctx, {
+        db,
+        config: { ...config, forks: stored.forks },
+        bundle,
+        kind: run.kind as 'apply' | 'rollback',
+        targets,
+        strategy: { ...stored, waves: parseWaves(stored.waves) },
+        inventories: target.inventories,
+        pattern: target.pattern,
+        resume: run,
+      });
     }),
 };
