@@ -9,7 +9,7 @@ import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import { streamSSE } from 'hono/streaming';
 import type { Db } from '../db/index.ts';
-import { eventsAfter, getRun, requestCancel, runHostResults } from '../db/runs.ts';
+import { eventsAfter, getRun, requestCancel } from '../db/runs.ts';
 import { createSession, deleteSession, findUser, hashPassword, listAudit, recordAudit, roleAtLeast, sessionUser, verifyPassword, type Role, type SessionRow, type UserRow } from '../db/users.ts';
 import { AuditPage } from '../../views/audit.tsx';
 import { HostsPage } from '../../views/hosts.tsx';
@@ -17,7 +17,7 @@ import type { Viewer } from '../../views/layout.tsx';
 import { LoginPage } from '../../views/login.tsx';
 import { HostCells, RunPage, RunStatus } from '../../views/run.tsx';
 import { RunsPage } from '../../views/runs.tsx';
-import { hostResultView, hostsView, isFinished, runSummary, runsView, runView } from './data.ts';
+import { hostResultIn, hostResultView, hostsView, isFinished, runSummary, runsView, runView } from './data.ts';
 import { allowedHosts, hostCheck, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
 import { loadAssets } from './static.ts';
 
@@ -191,7 +191,7 @@ export function createApp(opts: WebOptions): Hono<Env> {
       while (!stream.aborted) {
         const finished = isFinished(getRun(db, id)?.state ?? 'gone');
         for (const e of eventsAfter(db, id, last)) {
-          const hr = e.hostResultId === null ? undefined : runHostResults(db, id).find((h) => h.id === e.hostResultId);
+          const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
           const html = hr ? await (<HostCells h={hostResultView(db, hr)} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
           await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
           last = e.id;

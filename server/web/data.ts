@@ -3,7 +3,7 @@ import type { Db } from '../db/index.ts';
 import { listHosts } from '../db/hosts.ts';
 import { appliedByMachine, getRun, hostSteps, listRuns, runHostResults, type HostResultRow, type RunRow, type StepRow } from '../db/runs.ts';
 import { drift } from '../plan/livepatch.ts';
-import { events } from '../db/schema.ts';
+import { events, hostResults } from '../db/schema.ts';
 import { and, eq, sql } from 'drizzle-orm';
 
 export interface HostView {
@@ -98,6 +98,11 @@ export function hostResultView(db: Db, h: HostResultRow): HostResultView {
   };
 }
 
+/** One host result of a run, for re-rendering its row. */
+export function hostResultIn(db: Db, runId: number, id: number): HostResultRow | undefined {
+  return db.select().from(hostResults).where(and(eq(hostResults.runId, runId), eq(hostResults.id, id))).get();
+}
+
 export interface RunView {
   run: RunSummary;
   hosts: HostResultView[];
@@ -107,7 +112,7 @@ export interface RunView {
 
 /** The run and its hosts; the event id is read first, so a stream from it misses nothing. */
 export function runView(db: Db, id: number): RunView | undefined {
-  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(and(eq(events.runId, id))).get()?.id ?? 0;
+  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(eq(events.runId, id)).get()?.id ?? 0;
   const run = getRun(db, id);
   if (!run) return undefined;
   return { run: runSummary(run), hosts: runHostResults(db, id).map((h) => hostResultView(db, h)), lastEventId };
