@@ -8,6 +8,8 @@ export interface BenchOptions {
   hosts: number;
   forks: number;
   rounds: number;
+  /** Comma-separated name fragments: run only the variants matching one (the baseline always runs). */
+  only?: string;
 }
 
 /** CPU seconds of this process, and of its waited-for children (from /proc/self/stat). */
@@ -22,6 +24,8 @@ export interface Sample {
   wall: number;
   cpu: number;
   ratio: number;
+  /** CPU seconds spent on the lab hosts during the run, when the suite can measure it. */
+  hostCpu?: number;
 }
 
 export interface Variant {
@@ -47,18 +51,21 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 
 /** Runs every variant once per round, in an order rotated each round; the first variant is the
  * baseline every ratio of that round is taken against. */
-export async function interleave(variants: Record<string, Variant>, rounds: number, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
-  const names = Object.keys(variants);
+export async function interleave(variants: Record<string, Variant>, rounds: number, opts: { only?: string; hostCpu?: () => number } = {}, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
+  const only = opts.only?.split(',').filter(Boolean) ?? [];
+  const names = Object.keys(variants).filter((n, i) => i === 0 || !only.length || only.some((o) => n.toLowerCase().includes(o.toLowerCase())));
   const samples: Record<string, Sample[]> = {};
   for (let r = 0; r < rounds; r++) {
     const order = [...names.slice(r % names.length), ...names.slice(0, r % names.length)];
-    const round: Record<string, { wall: number; cpu: number }> = {};
+    const round: Record<string, { wall: number; cpu: number; hostCpu?: number }> = {};
     for (const name of order) {
       const v = variants[name]!;
       await v.prepare?.();
+      const h0 = opts.hostCpu?.();
       round[name] = await measure(v);
+      if (h0 !== undefined) round[name]!.hostCpu = opts.hostCpu!() - h0;
       await v.verify?.();
-      log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} CPU-s`);
+      log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} controller CPU-s${h0 !== undefined ? `, ${round[name]!.hostCpu!.toFixed(2)} host CPU-s` : ''}`);
     }
     const floor = round[names[0]!]!.wall;
     for (const name of names) (samples[name] ??= []).push({ ...round[name]!, ratio: round[name]!.wall / floor });
@@ -69,11 +76,13 @@ export async function interleave(variants: Record<string, Variant>, rounds: numb
 const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
 export function table(samples: Record<string, Sample[]>, hosts: number): string {
-  const lines = ['| variant | wall s (min–max) | controller CPU s | CPU ms/host | × floor (min–max) |', '|---|---|---|---|---|'];
+  const withHost = Object.values(samples).every((xs) => xs.every((x) => x.hostCpu !== undefined));
+  const lines = [`| variant | wall s (min–max) | controller CPU s | CPU ms/host |${withHost ? ' host CPU ms/host |' : ''} × floor (min–max) |`, `|---|---|---|---|${withHost ? '---|' : ''}---|`];
   for (const [name, xs] of Object.entries(samples)) {
     const cpuMed = median(xs.map((x) => x.cpu));
     const ratios = xs.map((x) => x.ratio);
-    lines.push(`| ${name} | ${median(xs.map((x) => x.wall)).toFixed(2)} (${range(xs.map((x) => x.wall), 1)}) | ${cpuMed.toFixed(2)} | ${((cpuMed / hosts) * 1000).toFixed(1)} | ${median(ratios).toFixed(2)} (${range(ratios, 2)}) |`);
+    const host = withHost ? ` ${((median(xs.map((x) => x.hostCpu!)) / hosts) * 1000).toFixed(0)} |` : '';
+    lines.push(`| ${name} | ${median(xs.map((x) => x.wall)).toFixed(2)} (${range(xs.map((x) => x.wall), 1)}) | ${cpuMed.toFixed(2)} | ${((cpuMed / hosts) * 1000).toFixed(1)} |${host} ${median(ratios).toFixed(2)} (${range(ratios, 2)}) |`);
   }
   return lines.join('\n');
 }

@@ -41,7 +41,7 @@ export async function factsSuite(opts: BenchOptions): Promise<void> {
       'fleetpatch facts, first contact (push helper)': { prepare: () => lab.forEach((h) => ssh(dir, h, 'rm -rf /var/lib/fleetpatch')), run: facts },
     };
     await facts(); // warm: the helper is on every host, connections code paths are loaded
-    const samples = await interleave(variants, rounds);
+    const samples = await interleave(variants, rounds, { ...(opts.only ? { only: opts.only } : {}) });
     console.log(`bench facts: ${hosts} lab hosts, forks ${forks}, ${rounds} rounds (medians; ratio = wall ÷ OpenSSH floor in the same round)`);
     console.log(table(samples, hosts));
     console.log(`results: ${writeResults('facts', opts, samples)}`);

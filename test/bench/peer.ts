@@ -23,7 +23,7 @@ import PQueue from 'p-queue';
 import ssh2 from 'ssh2';
 import { labDown, labUp } from '../../server/lab/index.ts';
 import { writeLabBundle } from '../../server/lab/example-bundles.ts';
-import type { LabHost } from '../../server/lab/namespace-host.ts';
+import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
 import { loadKnownHosts } from '../../server/ssh/known-hosts.ts';
 import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
 import { interleave, median, table, writeResults, type BenchOptions, type Variant } from './common.ts';
@@ -137,6 +137,21 @@ function collectMasters(needle: string): number {
   return total;
 }
 
+/** CPU seconds used so far inside every lab host: its PID 1 (sshd) and every descendant it has
+ * waited for (sessions, shells, dpkg, the helper), from /proc/<pid>/stat. */
+function hostCpu(dir: string, lab: LabHost[]): number {
+  let total = 0;
+  for (const h of lab) {
+    const pid = runningPid(dir, h.name);
+    if (pid === null) throw new Error(`bench: ${h.name} is not running`);
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+      const f = readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+    }
+  }
+  return total;
+}
+
 export async function peerSuite(opts: BenchOptions): Promise<void> {
   const { hosts, forks, rounds } = opts;
   const dir = newLabDir();
@@ -230,7 +245,7 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     await reset();
     await fleetpatch();
     await verify();
-    const samples = await interleave(variants, rounds);
+    const samples = await interleave(variants, rounds, { ...(opts.only ? { only: opts.only } : {}), hostCpu: () => hostCpu(dir, lab) });
     const head = `bench peer: ${hosts} lab hosts, forks ${forks}, ${rounds} rounds, .deb ${deb.length} bytes (medians; ratio = wall ÷ OpenSSH floor in the same round)`;
     console.log(head);
     console.log(table(samples, hosts));
