@@ -5,11 +5,15 @@ import { Layout, type Viewer } from './layout.tsx';
 import { duration } from './time.ts';
 
 /** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. */
-export function HostCells(props: { h: HostResultView; now: Date }) {
+export function HostCells(props: { h: HostResultView; runId: number; now: Date }) {
   const h = props.h;
   return (
     <>
-      <td>{h.host}</td>
+      <td>
+        <button type="button" class="link" hx-get={`/runs/${props.runId}/hosts/${h.id}/steps`} hx-target={`#steps-${h.id}`} hx-swap="innerHTML" title="show the step log">
+          {h.host}
+        </button>
+      </td>
       <td>{h.wave ?? ''}</td>
       <td class={`state state-${h.state}`}>{h.state}</td>
       <td>{h.currentStep ?? ''}</td>
@@ -66,13 +70,43 @@ export function RunPage(props: { viewer: Viewer; view: RunView; now: Date }) {
           </thead>
           <tbody>
             {hosts.map((h) => (
-              <tr id={`hr-${h.id}`} sse-swap={`host-${h.id}`} hx-swap="innerHTML">
-                <HostCells h={h} now={props.now} />
-              </tr>
+              <>
+                <tr id={`hr-${h.id}`} sse-swap={`host-${h.id}`} hx-swap="innerHTML">
+                  <HostCells h={h} runId={run.id} now={props.now} />
+                </tr>
+                <tr id={`steps-${h.id}`} class="steps"></tr>
+              </>
             ))}
           </tbody>
         </table>
       </div>
     </Layout>
+  );
+}
+
+/** One host's step log, loaded into the row under the host when its name is clicked. */
+export function StepLog(props: { h: HostResultView }) {
+  return (
+    <td colspan={6}>
+      {props.h.steps.length === 0 ? (
+        'no step yet'
+      ) : (
+        <table class="step-log">
+          <tbody>
+            {props.h.steps.map((s) => (
+              <tr>
+                <td>{s.startedAt}</td>
+                <td>{s.name}</td>
+                <td class={`state state-${s.status}`}>{s.status}</td>
+                <td>
+                  {s.detail ?? ''}
+                  {s.output && <pre>{s.output}</pre>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </td>
   );
 }

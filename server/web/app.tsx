@@ -15,7 +15,7 @@ import { AuditPage } from '../../views/audit.tsx';
 import { HostsPage } from '../../views/hosts.tsx';
 import type { Viewer } from '../../views/layout.tsx';
 import { LoginPage } from '../../views/login.tsx';
-import { HostCells, RunPage, RunStatus } from '../../views/run.tsx';
+import { HostCells, RunPage, RunStatus, StepLog } from '../../views/run.tsx';
 import { RunsPage } from '../../views/runs.tsx';
 import { hostResultIn, hostResultView, hostsView, isFinished, runSummary, runsView, runView } from './data.ts';
 import { allowedHosts, hostCheck, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
@@ -169,6 +169,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
     if (!view) return c.text('no such run', 404);
     return c.html(<RunPage viewer={viewerOf(c)} view={view} now={now()} />);
   });
+  app.get('/runs/:id{[0-9]+}/hosts/:hr{[0-9]+}/steps', need('viewer'), (c) => {
+    const hr = hostResultIn(db, Number(c.req.param('id')), Number(c.req.param('hr')));
+    return hr ? c.html(<StepLog h={hostResultView(db, hr)} />) : c.text('no such host in this run', 404);
+  });
   app.get('/audit', need('admin'), (c) => c.html(<AuditPage viewer={viewerOf(c)} entries={listAudit(db)} />));
 
   app.post('/runs/:id{[0-9]+}/cancel', need('operator'), (c) => {
@@ -192,7 +196,7 @@ export function createApp(opts: WebOptions): Hono<Env> {
         const finished = isFinished(getRun(db, id)?.state ?? 'gone');
         for (const e of eventsAfter(db, id, last)) {
           const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
-          const html = hr ? await (<HostCells h={hostResultView(db, hr)} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
+          const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
           await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
           last = e.id;
         }

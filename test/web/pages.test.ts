@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { updateHostResult, updateRun } from '../../server/db/runs.ts';
+import { insertStep, updateHostResult, updateRun } from '../../server/db/runs.ts';
 import { browser, login, webFixture, XSS } from './fixture.ts';
 
 describe('pages', () => {
@@ -35,6 +35,20 @@ describe('pages', () => {
     const { cookie } = await login(app, 'viewer');
     assert.equal((await app.request('/runs/999', { headers: browser({ cookie }) })).status, 404);
     assert.equal((await app.request('/api/runs/999', { headers: browser({ cookie }) })).status, 404);
+  });
+});
+
+describe('step log', () => {
+  it('a host\'s steps load on demand, output escaped; a host of another run is 404', async () => {
+    const { app, db, hostA } = await webFixture();
+    insertStep(db, { hostResultId: hostA.id, name: 'check', status: 'failed', detail: `exit 1 ${XSS}`, output: `out ${XSS}`, startedAt: new Date(), finishedAt: new Date() });
+    const { cookie } = await login(app, 'viewer');
+    const res = await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) });
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    assert.match(html, /<td>check<\/td>/);
+    assert.ok(!html.includes(XSS) && html.includes('out &lt;script&gt;'));
+    assert.equal((await app.request(`/runs/2/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).status, 404);
   });
 });
 

@@ -4,7 +4,7 @@ import { listAudit, sessionUser } from '../../server/db/users.ts';
 import { LoginLimiter } from '../../server/web/security.ts';
 import { browser, form, HOST, login, PASSWORD, sessionCookie, webFixture } from './fixture.ts';
 
-const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/audit'];
+const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit'];
 const JSON_GETS = ['/api/hosts', '/api/runs', '/api/runs/1', '/runs/1/events'];
 const POSTS = ['/logout', '/runs/1/cancel'];
 

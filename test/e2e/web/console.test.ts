@@ -111,6 +111,8 @@ describe('web console in Chromium', () => {
     assert.equal(await rowA.innerText(), 'applied');
     assert.equal(await rowB.innerText(), 'running', 'the other row is untouched');
     assert.equal(new URL(page.url()).pathname, `/runs/${run.id}`, 'no reload, no navigation');
+    await page.click(`#hr-${a.id} button`);
+    await page.locator(`#steps-${a.id} td`).filter({ hasText: 'apply' }).first().waitFor({ timeout: 10_000 });
     assert.deepEqual(consoleErrors, [], 'no CSP violation or script error');
   });
 });
