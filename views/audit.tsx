@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import { Layout, type Viewer } from './layout.tsx';
 
 export interface AuditEntry {

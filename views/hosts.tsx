@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { HostView } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { age } from './time.ts';

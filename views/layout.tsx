@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /** The page frame: our own CSS and scripts only (the CSP allows nothing else), the session's
  * CSRF token sent by htmx on every request, and the navigation for the user's role. */
 import type { Child } from 'hono/jsx';

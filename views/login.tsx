@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import { Layout } from './layout.tsx';
 
 export function LoginPage(props: { error?: string; name?: string }) {

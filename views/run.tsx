@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /** The run page: a per-host table that follows the run over SSE (sse-swap per row). */
 import type { HostResultView, RunSummary, RunView } from '../server/web/data.ts';
 import { isFinished } from '../server/web/data.ts';

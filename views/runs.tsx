@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { RunSummary } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 

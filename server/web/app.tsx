@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /** The web console: a hono app over the database. Every route but /login and /static needs a
  * session; roles are checked on the server for every route; every state change needs one of our
  * origins and the session's CSRF token; the Host header must be ours. */

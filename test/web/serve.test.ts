@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { noUsersHint, splitListen, startConsole } from '../../server/commands/serve.ts';
 import { openDatabase } from '../../server/db/index.ts';
@@ -58,5 +60,25 @@ describe('fleetpatch serve', () => {
   it('refuses a listen address without a port', () => {
     assert.throws(() => splitListen('127.0.0.1'), /ADDRESS:PORT/);
     assert.deepEqual(splitListen('[::1]:8080'), { hostname: '::1', port: 8080 });
+  });
+
+  it('renders pages when started through bin/fleetpatch.js from another directory (no tsconfig there)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-serve-'));
+    const port = await freePort();
+    const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/fleetpatch.js');
+    const child = spawn(process.execPath, [bin, 'serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'f.db')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      await new Promise<void>((ok, fail) => {
+        child.stdout.on('data', (d) => {
+          out += String(d);
+          if (out.includes('web console on')) ok();
+        });
+        child.on('exit', (code) => fail(new Error(`serve exited with ${code}`)));
+      });
+      assert.equal(await get(port, '/login', `127.0.0.1:${port}`), 200);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
