@@ -92,7 +92,8 @@ save)
       line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name: not installed (rollback removes it)")\""
     fi
   done
-  sync "$dir"/* 2>/dev/null; mv "$dir/prev.list.tmp" "$dir/prev.list" && sync
+  # durable before dpkg runs: the saved .debs and the list, then the rename in the directory
+  sync "$dir"/* 2>/dev/null; mv "$dir/prev.list.tmp" "$dir/prev.list" && sync "$dir/prev.list" "$dir"
   ;;
 install)
   # install DEB...: one dpkg transaction; conffiles: keep the admin's changes, take new defaults
