@@ -84,9 +84,9 @@ async function execute(ctx: CommandContext, kind: RunKind): Promise<number> {
   const strategy = strategyFrom(ctx, config.forks);
   const bundle = await bundleFrom(ctx, bundleDir(ctx), config);
   const db = openDatabase(config.database);
-  if (typeof ctx.values['retry-failed'] === 'string') ctx.values.limit = retryPattern(db, ctx.values['retry-failed'], ctx.values.limit);
-  const { targets, sources } = targetWithSources(ctx);
   try {
+    if (typeof ctx.values['retry-failed'] === 'string') ctx.values.limit = retryPattern(db, ctx.values['retry-failed'], ctx.values.limit);
+    const { targets, sources } = targetWithSources(ctx);
     return await executeWithProgress(ctx, {
       db,
       config,
