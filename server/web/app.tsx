@@ -8,17 +8,13 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
-import { streamSSE } from 'hono/streaming';
 import type { Db } from '../db/index.ts';
-import { eventsAfter, getRun, requestCancel } from '../db/runs.ts';
-import { createSession, deleteSession, findUser, hashPassword, listAudit, recordAudit, roleAtLeast, sessionUser, verifyPassword, type Role, type SessionRow, type UserRow } from '../db/users.ts';
-import { AuditPage } from '../../views/audit.tsx';
-import { HostsPage } from '../../views/hosts.tsx';
-import type { Viewer } from '../../views/layout.tsx';
+import { createSession, deleteSession, findUser, hashPassword, recordAudit, roleAtLeast, sessionUser, verifyPassword, type Role } from '../db/users.ts';
 import { LoginPage } from '../../views/login.tsx';
-import { HostCells, RunPage, RunStatus, StepLog } from '../../views/run.tsx';
-import { RunsPage } from '../../views/runs.tsx';
-import { hostResultIn, hostResultView, hostsView, isFinished, runSummary, runsView, runView } from './data.ts';
+import type { Deps, Env } from './context.ts';
+import { auditRoutes } from './routes/audit.tsx';
+import { hostRoutes } from './routes/hosts.tsx';
+import { runRoutes } from './routes/runs.tsx';
 import { allowedHosts, hostCheck, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
 import { loadAssets } from './static.ts';
 
@@ -35,7 +31,6 @@ export interface WebOptions {
   now?: () => Date;
 }
 
-type Env = { Variables: { user: UserRow; session: SessionRow } };
 
 const CSP = {
   defaultSrc: ["'none'"],
@@ -99,8 +94,6 @@ export function createApp(opts: WebOptions): Hono<Env> {
 
   app.get('/favicon.ico', (c) => c.body(null, 204));
 
-  const viewerOf = (c: Context<Env>): Viewer => ({ name: c.get('user').name, role: c.get('user').role, csrfToken: c.get('session').csrfToken });
-
   app.get('/login', (c) => c.html(<LoginPage />));
 
   app.post('/login', async (c) => {
@@ -163,61 +156,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
   });
 
   app.get('/', need('viewer'), (c) => c.redirect('/hosts', 302));
-  app.get('/hosts', need('viewer'), (c) => c.html(<HostsPage viewer={viewerOf(c)} hosts={hostsView(db)} now={now()} />));
-  app.get('/runs', need('viewer'), (c) => c.html(<RunsPage viewer={viewerOf(c)} runs={runsView(db)} />));
-  app.get('/runs/:id{[0-9]+}', need('viewer'), (c) => {
-    const view = runView(db, Number(c.req.param('id')));
-    if (!view) return c.text('no such run', 404);
-    return c.html(<RunPage viewer={viewerOf(c)} view={view} now={now()} />);
-  });
-  app.get('/runs/:id{[0-9]+}/hosts/:hr{[0-9]+}/steps', need('viewer'), (c) => {
-    const hr = hostResultIn(db, Number(c.req.param('id')), Number(c.req.param('hr')));
-    return hr ? c.html(<StepLog h={hostResultView(db, hr)} />) : c.text('no such host in this run', 404);
-  });
-  app.get('/audit', need('admin'), (c) => c.html(<AuditPage viewer={viewerOf(c)} entries={listAudit(db)} />));
-
-  app.post('/runs/:id{[0-9]+}/cancel', need('operator'), (c) => {
-    const id = Number(c.req.param('id'));
-    if (!getRun(db, id)) return c.json({ code: 'not-found', message: `no run ${id}` }, 404);
-    if (!requestCancel(db, id)) return c.json({ code: 'not-running', message: `run ${id} is not running` }, 409);
-    recordAudit(db, c.get('user').name, 'run-cancel', { run: id }, now());
-    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(`/runs/${id}`, 303);
-  });
-
-  /** The run's events after Last-Event-ID (or ?after=), then new ones as the database gets them;
-   * each event re-renders the current row of its host (or the run's status). Ends after a finished run. */
-  app.get('/runs/:id{[0-9]+}/events', need('viewer'), (c) => {
-    const id = Number(c.req.param('id'));
-    if (!getRun(db, id)) return c.json({ code: 'not-found', message: `no run ${id}` }, 404);
-    const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
-    let last = /^\d{1,15}$/.test(from) ? Number(from) : 0;
-    return streamSSE(c, async (stream) => {
-      let finishedSeen = false;
-      while (!stream.aborted) {
-        const finished = isFinished(getRun(db, id)?.state ?? 'gone');
-        for (const e of eventsAfter(db, id, last)) {
-          const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
-          const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
-          await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
-          last = e.id;
-        }
-        // one more pass after the run is seen finished: its last events may land just after its state
-        if (finished && finishedSeen) {
-          await stream.writeSSE({ event: 'end', data: 'finished' });
-          return;
-        }
-        finishedSeen = finished;
-        await stream.sleep(finished ? 0 : pollMs);
-      }
-    });
-  });
-
-  app.get('/api/hosts', need('viewer'), (c) => c.json(hostsView(db)));
-  app.get('/api/runs', need('viewer'), (c) => c.json(runsView(db)));
-  app.get('/api/runs/:id{[0-9]+}', need('viewer'), (c) => {
-    const view = runView(db, Number(c.req.param('id')));
-    return view ? c.json(view) : c.json({ code: 'not-found', message: `no run ${c.req.param('id')}` }, 404);
-  });
+  const deps: Deps = { db, now, need, pollMs };
+  hostRoutes(app, deps);
+  runRoutes(app, deps);
+  auditRoutes(app, deps);
 
   return app;
 }

@@ -1,0 +1,68 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
+/** Runs: the list, the live run page with its SSE stream, a host's step log, cancel. */
+import type { Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { eventsAfter, getRun, requestCancel } from '../../db/runs.ts';
+import { recordAudit } from '../../db/users.ts';
+import { HostCells, RunPage, RunStatus, StepLog } from '../../../views/run.tsx';
+import { RunsPage } from '../../../views/runs.tsx';
+import { viewerOf, type Deps, type Env } from '../context.ts';
+import { hostResultIn, hostResultView, isFinished, runSummary, runsView, runView } from '../data.ts';
+
+export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void {
+  app.get('/runs', need('viewer'), (c) => c.html(<RunsPage viewer={viewerOf(c)} runs={runsView(db)} />));
+  app.get('/runs/:id{[0-9]+}', need('viewer'), (c) => {
+    const view = runView(db, Number(c.req.param('id')));
+    if (!view) return c.text('no such run', 404);
+    return c.html(<RunPage viewer={viewerOf(c)} view={view} now={now()} />);
+  });
+  app.get('/runs/:id{[0-9]+}/hosts/:hr{[0-9]+}/steps', need('viewer'), (c) => {
+    const hr = hostResultIn(db, Number(c.req.param('id')), Number(c.req.param('hr')));
+    return hr ? c.html(<StepLog h={hostResultView(db, hr)} />) : c.text('no such host in this run', 404);
+  });
+
+  const cancel = (c: Context<Env>) => {
+    const id = Number(c.req.param('id'));
+    if (!getRun(db, id)) return c.json({ code: 'not-found', message: `no run ${id}` }, 404);
+    if (!requestCancel(db, id)) return c.json({ code: 'not-running', message: `run ${id} is not running` }, 409);
+    recordAudit(db, c.get('user').name, 'run-cancel', { run: id }, now());
+    if (c.req.path.startsWith('/api/')) return c.json({ ok: true, run: id }, 202);
+    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(`/runs/${id}`, 303);
+  };
+  app.post('/runs/:id{[0-9]+}/cancel', need('operator'), cancel);
+  app.post('/api/runs/:id{[0-9]+}/cancel', need('operator'), cancel);
+
+  /** The run's events after Last-Event-ID (or ?after=), then new ones as the database gets them;
+   * each event re-renders the current row of its host (or the run's status). Ends after a finished run. */
+  app.get('/runs/:id{[0-9]+}/events', need('viewer'), (c) => {
+    const id = Number(c.req.param('id'));
+    if (!getRun(db, id)) return c.json({ code: 'not-found', message: `no run ${id}` }, 404);
+    const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
+    let last = /^\d{1,15}$/.test(from) ? Number(from) : 0;
+    return streamSSE(c, async (stream) => {
+      let finishedSeen = false;
+      while (!stream.aborted) {
+        const finished = isFinished(getRun(db, id)?.state ?? 'gone');
+        for (const e of eventsAfter(db, id, last)) {
+          const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
+          const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
+          await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
+          last = e.id;
+        }
+        // one more pass after the run is seen finished: its last events may land just after its state
+        if (finished && finishedSeen) {
+          await stream.writeSSE({ event: 'end', data: 'finished' });
+          return;
+        }
+        finishedSeen = finished;
+        await stream.sleep(finished ? 0 : pollMs);
+      }
+    });
+  });
+
+  app.get('/api/runs', need('viewer'), (c) => c.json(runsView(db)));
+  app.get('/api/runs/:id{[0-9]+}', need('viewer'), (c) => {
+    const view = runView(db, Number(c.req.param('id')));
+    return view ? c.json(view) : c.json({ code: 'not-found', message: `no run ${c.req.param('id')}` }, 404);
+  });
+}
