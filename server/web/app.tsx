@@ -12,6 +12,8 @@ import type { Db } from '../db/index.ts';
 import { createSession, deleteSession, findUser, hashPassword, recordAudit, roleAtLeast, sessionUser, verifyPassword, type Role } from '../db/users.ts';
 import { LoginPage } from '../../views/login.tsx';
 import type { Deps, Env } from './context.ts';
+import { noFleet, type Fleet } from './fleet.ts';
+import { defaultConfig } from '../config.ts';
 import { auditRoutes } from './routes/audit.tsx';
 import { hostRoutes } from './routes/hosts.tsx';
 import { runRoutes } from './routes/runs.tsx';
@@ -29,6 +31,8 @@ export interface WebOptions {
   /** How often a live stream looks for new events in the database. */
   pollMs?: number;
   now?: () => Date;
+  /** Inventories, bundle library and controller config; without it the console only reads. */
+  fleet?: Fleet;
 }
 
 
@@ -156,7 +160,7 @@ export function createApp(opts: WebOptions): Hono<Env> {
   });
 
   app.get('/', need('viewer'), (c) => c.redirect('/hosts', 302));
-  const deps: Deps = { db, now, need, pollMs };
+  const deps: Deps = { db, now, need, pollMs, fleet: opts.fleet ?? noFleet(defaultConfig(process.cwd())) };
   hostRoutes(app, deps);
   runRoutes(app, deps);
   auditRoutes(app, deps);

@@ -4,6 +4,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Db } from '../db/index.ts';
 import type { Role, SessionRow, UserRow } from '../db/users.ts';
 import type { Viewer } from '../../views/layout.tsx';
+import type { Fleet } from './fleet.ts';
 
 export type Env = { Variables: { user: UserRow; session: SessionRow } };
 
@@ -15,6 +16,7 @@ export interface Deps {
   need: (role: Role) => MiddlewareHandler<Env>;
   /** How often a live stream looks for new events in the database. */
   pollMs: number;
+  fleet: Fleet;
 }
 
 export const viewerOf = (c: Context<Env>): Viewer => ({ name: c.get('user').name, role: c.get('user').role, csrfToken: c.get('session').csrfToken });
