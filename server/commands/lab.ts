@@ -1,7 +1,7 @@
-/** `fleetpatch lab up|down|status|kill|start`: the local fleet for demos and tests. */
+/** `fleetpatch lab up|down|status|kill|start|slow`: the local fleet for demos and tests. */
 import { resolve } from 'node:path';
 import { AppError, EXIT } from '../errors.ts';
-import { DEFAULT_LAB_DIR, LAB_PORT, labDown, labKill, labStart, labStatus, labUp, type HostStatus } from '../lab/index.ts';
+import { DEFAULT_LAB_DIR, LAB_PORT, labDown, labKill, labSlow, labStart, labStatus, labUp, parseRate, type HostStatus } from '../lab/index.ts';
 import { MAX_VMS } from '../lab/vm.ts';
 import { intOption } from './common.ts';
 import { table } from './table.ts';
@@ -10,7 +10,7 @@ import type { Command } from './types.ts';
 export const labCommand: Command = {
   name: 'lab',
   summary: 'run a local lab fleet of real OpenSSH hosts and real-kernel VMs (needs root)',
-  usage: 'fleetpatch lab up [--hosts N] [--vms K] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST',
+  usage: 'fleetpatch lab up [--hosts N] [--vms K] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST | slow HOST --rate RATE|--off',
   details: [
     '  up              start N namespace hosts (default 5) and K VMs (default 0), or reuse and',
     '                  grow the lab in D (running hosts and VMs are kept as they are)',
@@ -19,6 +19,9 @@ export const labCommand: Command = {
     '  status          which hosts and VMs run',
     '  kill HOST       power a host or VM off (every process in it dies at once)',
     '  start HOST      boot a killed host again; a VM boots afresh (a real reboot)',
+    '  slow HOST       shape the host\'s SSH traffic (both directions) to --rate RATE, a tc rate',
+    '                  such as 64kbit, 1mbit or 100kbps (8kbit to 10gbit); --off: full speed',
+    '                  again. Namespace hosts only; uses htb on lo (the kernel has no netem)',
     '  --dir D         lab directory (default .lab)',
     '  --port P        SSH port of every host and VM of a new lab (default 2222)',
     '',
@@ -36,6 +39,8 @@ export const labCommand: Command = {
     dir: { type: 'string', short: 'd' },
     port: { type: 'string', short: 'p' },
     purge: { type: 'boolean' },
+    rate: { type: 'string' },
+    off: { type: 'boolean' },
   },
   async run(ctx) {
     const [action, host, ...extra] = ctx.positionals;
@@ -78,6 +83,22 @@ export const labCommand: Command = {
         if (!ctx.json) ctx.out(started ? `${host} booted.` : `${host} was already running.`);
         return EXIT.ok;
       }
+      case 'slow': {
+        const name = needHost();
+        const rate = ctx.values.rate as string | undefined;
+        const off = ctx.values.off === true;
+        if ((rate === undefined) === !off) throw new AppError('usage', 'usage: fleetpatch lab slow HOST --rate RATE (e.g. 64kbit, 1mbit) | --off [--dir D]');
+        if (rate !== undefined) parseRate(rate);
+        const r = await labSlow(dir, name, off ? null : rate!);
+        ctx.out(
+          ctx.json
+            ? JSON.stringify(r, null, 2)
+            : r.rate
+              ? `${name} slowed to ${r.rate} (SSH traffic to and from ${r.address}:${r.port}).`
+              : `${name} runs at full speed.`,
+        );
+        return EXIT.ok;
+      }
       default:
         throw new AppError('usage', `unknown lab action ${JSON.stringify(action ?? '')}; usage: ${labCommand.usage}`);
     }
@@ -86,7 +107,7 @@ export const labCommand: Command = {
 
 function formatStatus(hosts: HostStatus[]): string {
   return table(
-    ['HOST', 'KIND', 'ADDRESS', 'STATE', 'PID'],
-    hosts.map((h) => [h.name, h.kind, `${h.address}:${h.port}`, h.running ? 'running' : 'stopped', h.pid === null ? '-' : String(h.pid)]),
+    ['HOST', 'KIND', 'ADDRESS', 'STATE', 'PID', 'RATE'],
+    hosts.map((h) => [h.name, h.kind, `${h.address}:${h.port}`, h.running ? 'running' : 'stopped', h.pid === null ? '-' : String(h.pid), h.rate ?? '-']),
   );
 }

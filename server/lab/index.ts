@@ -8,7 +8,10 @@ import { buildExampleBundles } from './example-bundles.ts';
 import { buildExamplePackageBundles, installBaseline } from './example-packages.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
 import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
+import { labUnshapeAll, slowedRates } from './shape.ts';
 import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
+
+export { labSlow, parseRate } from './shape.ts';
 
 export const DEFAULT_LAB_DIR = '.lab';
 export const LAB_PORT = 2222;
@@ -22,6 +25,8 @@ export interface HostStatus extends LabHost {
   kind: LabHostKind;
   running: boolean;
   pid: number | null;
+  /** The rate the host's SSH traffic is shaped to (`lab slow`), null at full speed. */
+  rate: string | null;
 }
 
 function requireRoot(): void {
@@ -99,14 +104,15 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
 export function labStatus(dir: string): HostStatus[] {
   const labDir = resolve(dir);
   const state = requireState(labDir);
+  const rates = slowedRates(labDir);
   return [
     ...state.hosts.map((h): HostStatus => {
       const pid = runningPid(labDir, h.name);
-      return { ...h, kind: 'namespace', running: pid !== null, pid };
+      return { ...h, kind: 'namespace', running: pid !== null, pid, rate: rates.get(h.name) ?? null };
     }),
     ...(state.vms ?? []).map((v): HostStatus => {
       const pid = vmPid(labDir, v.name);
-      return { ...v, kind: 'vm', running: pid !== null, pid };
+      return { ...v, kind: 'vm', running: pid !== null, pid, rate: null };
     }),
   ];
 }
@@ -129,6 +135,9 @@ export async function labDown(dir: string, purge = false): Promise<void> {
     }
     for (let i = 0; i < 100 && labQemuPids(labDir).length; i++) await new Promise((r) => setTimeout(r, 50));
   }
+  // the lab's classes and filters on lo (and the root qdisc once no lab uses it); before a purge,
+  // which would delete the record of them
+  await labUnshapeAll(labDir);
   if (purge && existsSync(labDir)) rmSync(labDir, { recursive: true, force: true });
 }
 
