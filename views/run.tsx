@@ -1,6 +1,6 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /** The run page: a per-host table that follows the run over SSE (sse-swap per row). */
-import type { HostResultView, RunSummary, RunView } from '../server/web/data.ts';
+import type { HostResultView, RunProgress, RunSummary, RunView } from '../server/web/data.ts';
 import { isFinished } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { duration } from './time.ts';
@@ -35,8 +35,61 @@ export function RunStatus(props: { run: RunSummary }) {
   );
 }
 
+/** Wave progress and the failure budget; the SSE stream re-sends exactly this as `progress`. */
+export function ProgressView(props: { p: RunProgress }) {
+  const { waves, unplaced, budget: b } = props.p;
+  const limits = [b.maxFailures !== null && `--max-failures ${b.maxFailures}`, b.maxFailPercentage !== null && `--max-fail-percentage ${b.maxFailPercentage} of ${b.placed} hosts placed in waves`].filter(Boolean).join(', ');
+  return (
+    <>
+      {waves.length === 0 ? (
+        <p>No host is placed in a wave yet.</p>
+      ) : (
+        <table id="waves" class="waves">
+          <thead>
+            <tr>
+              <th>Wave</th>
+              <th>Hosts</th>
+              <th>Finished</th>
+              <th>Failed</th>
+            </tr>
+          </thead>
+          <tbody>
+            {waves.map((w) => (
+              <tr id={`wave-${w.wave}`}>
+                <td>{w.wave}</td>
+                <td>{w.hosts}</td>
+                <td>
+                  {w.finished} of {w.hosts}
+                </td>
+                <td class={w.failed ? 'bad' : undefined}>{w.failed}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {unplaced > 0 && (
+        <p>
+          {unplaced} host{unplaced === 1 ? '' : 's'} not placed in a wave (unreachable at plan time, or not planned yet).
+        </p>
+      )}
+      <p id="budget" class={b.exceeded ? 'bad' : undefined}>
+        Failure budget:{' '}
+        {b.maxFailures === null && b.maxFailPercentage === null ? (
+          <>
+            no budget ({b.failed} failed of {b.placed} placed in waves)
+          </>
+        ) : (
+          <>
+            {b.failed} failed of {b.allowed === null ? '(no host placed in a wave yet)' : b.allowed} allowed ({limits}; the run halts when more fail){b.exceeded && ' — exceeded'}
+          </>
+        )}
+      </p>
+    </>
+  );
+}
+
 export function RunPage(props: { viewer: Viewer; view: RunView; now: Date }) {
-  const { run, hosts, lastEventId } = props.view;
+  const { run, hosts, progress, lastEventId } = props.view;
   const canCancel = props.viewer.role !== 'viewer' && !isFinished(run.state);
   const live = isFinished(run.state) ? {} : { 'hx-ext': 'sse', 'sse-connect': `/runs/${run.id}/events?after=${lastEventId}`, 'sse-close': 'end' };
   return (
@@ -58,6 +111,9 @@ export function RunPage(props: { viewer: Viewer; view: RunView; now: Date }) {
             <button type="submit">Cancel run</button>
           </form>
         )}
+        <section id="run-progress" sse-swap="progress" hx-swap="innerHTML">
+          <ProgressView p={progress} />
+        </section>
         <table id="run-hosts">
           <thead>
             <tr>
@@ -85,10 +141,11 @@ export function RunPage(props: { viewer: Viewer; view: RunView; now: Date }) {
   );
 }
 
-/** One host's step log, loaded into the row under the host when its name is clicked. */
-export function StepLog(props: { h: HostResultView }) {
+/** One host's step log, loaded into the row under the host when its name is clicked. Once open it
+ * follows the run: the host's SSE event (the one that re-renders its row) reloads it in place. */
+export function StepLog(props: { h: HostResultView; runId: number }) {
   return (
-    <td colspan={6}>
+    <td colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`sse:host-${props.h.id}`} hx-swap="outerHTML">
       {props.h.steps.length === 0 ? (
         'no step yet'
       ) : (

@@ -58,7 +58,7 @@ describe('XSS', () => {
     await app.request('/login', { method: 'POST', headers: browser(), body: new URLSearchParams({ name: XSS, password: 'whatever-wrong' }) });
     updateHostResult(db, hostA.id, { state: 'failed', reason: `reason ${XSS}` });
     const { cookie } = await login(app, 'admin');
-    for (const path of ['/hosts', '/runs', '/runs/1', '/audit']) {
+    for (const path of ['/hosts', '/hosts/1', `/hosts?pattern=${encodeURIComponent(`web01${XSS}`)}`, `/hosts/rows?pattern=${encodeURIComponent(`none${XSS}`)}`, '/runs', '/runs/1', '/audit']) {
       const html = await (await app.request(path, { headers: browser({ cookie }) })).text();
       assert.ok(!html.includes(XSS), `${path} contains a raw <script>`);
       assert.ok(html.includes('&lt;script&gt;'), `${path} shows the escaped text`);

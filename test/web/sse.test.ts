@@ -57,6 +57,32 @@ describe('live run stream (SSE)', () => {
     assert.doesNotMatch(host.data, /<script>/);
   });
 
+  it('sends wave progress and the failure budget after every batch of events, without an id, so resume is unchanged', async () => {
+    const { app, db, run, hostA, hostB, event } = await webFixture();
+    updateRun(db, run.id, { strategy: { forks: 2, maxFailures: 0, maxFailPercentage: null } });
+    updateHostResult(db, hostA.id, { state: 'failed' });
+    const first = event(hostA.id);
+    updateHostResult(db, hostB.id, { state: 'applied' });
+    event(hostB.id);
+    updateRun(db, run.id, { state: 'halted', finishedAt: new Date() });
+    const { cookie } = await login(app, 'viewer');
+    const messages = parseSse(await (await app.request('/runs/1/events', { headers: browser({ cookie }) })).text());
+    const progress = messages.filter((m) => m.event === 'progress');
+    assert.ok(progress.length >= 1);
+    assert.ok(progress.every((m) => m.id === undefined), 'a progress event carries no id');
+    const lastProgress = progress.at(-1)!.data;
+    assert.match(lastProgress, /<tr id="wave-1"><td>1<\/td><td>2<\/td><td>2 of 2<\/td><td class="bad">1<\/td><\/tr>/);
+    assert.match(lastProgress, /<p id="budget" class="bad">Failure budget: 1 failed of 0 allowed/);
+    // it comes after the host events of its batch, before the end
+    const events = messages.map((m) => m.event);
+    assert.ok(events.lastIndexOf('progress') > events.lastIndexOf(`host-${hostB.id}`));
+    assert.equal(events.at(-1), 'end');
+    // resuming after the first event: exactly the later database ids, and a progress again
+    const resumed = parseSse(await (await app.request('/runs/1/events', { headers: browser({ cookie, 'last-event-id': String(first.id) }) })).text());
+    assert.deepEqual(resumed.filter((m) => m.id).map((m) => Number(m.id)), [first.id + 1]);
+    assert.ok(resumed.some((m) => m.event === 'progress'));
+  });
+
   it('follows a running run: events inserted while connected arrive, none twice', async () => {
     const { app, db, run, hostA, hostB, event } = await webFixture();
     const before = event(hostA.id);
@@ -75,6 +101,9 @@ describe('live run stream (SSE)', () => {
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
-    assert.deepEqual(parseSse(text).filter((m) => m.id).map((m) => Number(m.id)), later);
+    const messages = parseSse(text);
+    assert.deepEqual(messages.filter((m) => m.id).map((m) => Number(m.id)), later);
+    // the progress re-rendered while connected: both hosts of wave 1, none finished yet
+    assert.match(messages.find((m) => m.event === 'progress')?.data ?? '', /<tr id="wave-1"><td>1<\/td><td>2<\/td><td>0 of 2<\/td><td>0<\/td><\/tr>/);
   });
 });

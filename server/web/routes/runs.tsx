@@ -4,10 +4,10 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { eventsAfter, getRun, requestCancel } from '../../db/runs.ts';
 import { recordAudit } from '../../db/users.ts';
-import { HostCells, RunPage, RunStatus, StepLog } from '../../../views/run.tsx';
+import { HostCells, ProgressView, RunPage, RunStatus, StepLog } from '../../../views/run.tsx';
 import { RunsPage } from '../../../views/runs.tsx';
 import { viewerOf, type Deps, type Env } from '../context.ts';
-import { hostResultIn, hostResultView, isFinished, runSummary, runsView, runView } from '../data.ts';
+import { hostResultIn, hostResultView, isFinished, runProgressOf, runSummary, runsView, runView } from '../data.ts';
 
 export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void {
   app.get('/runs', need('viewer'), (c) => c.html(<RunsPage viewer={viewerOf(c)} runs={runsView(db)} />));
@@ -18,7 +18,7 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
   });
   app.get('/runs/:id{[0-9]+}/hosts/:hr{[0-9]+}/steps', need('viewer'), (c) => {
     const hr = hostResultIn(db, Number(c.req.param('id')), Number(c.req.param('hr')));
-    return hr ? c.html(<StepLog h={hostResultView(db, hr)} />) : c.text('no such host in this run', 404);
+    return hr ? c.html(<StepLog h={hostResultView(db, hr)} runId={hr.runId} />) : c.text('no such host in this run', 404);
   });
 
   const cancel = (c: Context<Env>) => {
@@ -33,7 +33,9 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
   app.post('/api/runs/:id{[0-9]+}/cancel', need('operator'), cancel);
 
   /** The run's events after Last-Event-ID (or ?after=), then new ones as the database gets them;
-   * each event re-renders the current row of its host (or the run's status). Ends after a finished run. */
+   * each event re-renders the current row of its host (or the run's status). After every batch of
+   * events, a `progress` event re-renders wave progress and the failure budget: it carries no id,
+   * so the browser's Last-Event-ID stays the last database event's. Ends after a finished run. */
   app.get('/runs/:id{[0-9]+}/events', need('viewer'), (c) => {
     const id = Number(c.req.param('id'));
     if (!getRun(db, id)) return c.json({ code: 'not-found', message: `no run ${id}` }, 404);
@@ -43,11 +45,16 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
       let finishedSeen = false;
       while (!stream.aborted) {
         const finished = isFinished(getRun(db, id)?.state ?? 'gone');
-        for (const e of eventsAfter(db, id, last)) {
+        const batch = eventsAfter(db, id, last);
+        for (const e of batch) {
           const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
           const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
           await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
           last = e.id;
+        }
+        if (batch.length) {
+          const run = getRun(db, id);
+          if (run) await stream.writeSSE({ event: 'progress', data: await (<ProgressView p={runProgressOf(db, run)} />).toString() });
         }
         // one more pass after the run is seen finished: its last events may land just after its state
         if (finished && finishedSeen) {
