@@ -21,6 +21,7 @@ export function Layout(props: { title: string; viewer?: Viewer; children: Child 
         <meta name="htmx-config" content={HTMX_CONFIG} />
         <title>{props.title} · fleetpatch</title>
         <link rel="stylesheet" href="/static/app.css" />
+        <link rel="stylesheet" href="/static/forms.css" />
         <script src="/static/htmx.min.js"></script>
         <script src="/static/sse.js"></script>
       </head>
@@ -29,7 +30,7 @@ export function Layout(props: { title: string; viewer?: Viewer; children: Child 
           <strong>fleetpatch</strong>
           {v && (
             <nav>
-              <a href="/hosts">Hosts</a> <a href="/runs">Runs</a> {v.role === 'admin' && <a href="/audit">Audit</a>}
+              <a href="/hosts">Hosts</a> <a href="/bundles">Bundles</a> <a href="/runs">Runs</a> {v.role !== 'viewer' && <a href="/runs/new">New run</a>} {v.role === 'admin' && <a href="/audit">Audit</a>}
               <span class="who">
                 {v.name} ({v.role})
               </span>

@@ -3,6 +3,8 @@
 import { hostname } from 'node:os';
 import { loadBundle } from '../bundles/index.ts';
 import { openDatabase, type Db } from '../db/index.ts';
+import { userInfo } from 'node:os';
+import { recordAudit } from '../db/users.ts';
 import { getRun, hostSteps, listRuns, markInterrupted, requestCancel, runHostResults, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT } from '../errors.ts';
 import { loadInventory, resolveTarget } from '../inventory/index.ts';
@@ -76,6 +78,7 @@ export const cancelCommand: Command = {
     withDb(ctx, async (db) => {
       const run = runArg(ctx, db, cancelCommand.usage);
       if (!requestCancel(db, run.id)) throw new AppError('usage', `run ${run.id} is ${run.state}, not running: nothing to cancel`);
+      recordAudit(db, `cli:${userInfo().username}`, 'run-cancel', { run: run.id });
       ctx.out(`Cancel requested for run ${run.id}; its owner (${run.owner}) stops starting hosts within a few seconds.`);
       return EXIT.ok;
     }),

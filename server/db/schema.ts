@@ -174,3 +174,21 @@ export const audit = sqliteTable('audit', {
   detail: text('detail', { mode: 'json' }).notNull(),
   at: integer('at', { mode: 'timestamp_ms' }).notNull(),
 });
+
+/** A per-user API token: only its sha256 is stored; the token itself is shown once. */
+export const apiTokens = sqliteTable(
+  'api_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    label: text('label').notNull(),
+    /** sha256 hex of the token (tokens are 256 random bits: a plain hash is enough). */
+    tokenHash: text('token_hash').notNull().unique(),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('api_tokens_user_id').on(t.userId)],
+);

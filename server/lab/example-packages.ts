@@ -48,7 +48,7 @@ export async function buildExamplePackageBundles(labDir: string): Promise<string
   const bad = [debEntry('fp-demo', '1.2', 'all')];
   const pair = [debEntry('fp-demo-lib', '1.1', 'amd64'), debEntry('fp-demo-app', '1.1', 'all')];
   return [
-    await writeLabBundle(labDir, 'pkg-good', { id: 'fp-demo-pkg', serial: 11, kind: 'packages', title: 'Demo: fp-demo 1.1', packages: { debs: good, os: ['debian:12'] }, checks: [check(['fp-demo'], 'fp-demo 1.1')] }, payload(good)),
+    await writeLabBundle(labDir, 'pkg-good', { id: 'fp-demo-pkg', serial: 11, kind: 'packages', title: 'Demo: fp-demo 1.1', severity: 'critical', cves: ['CVE-2026-99001'], packages: { debs: good, os: ['debian:12'] }, checks: [check(['fp-demo'], 'fp-demo 1.1')] }, payload(good)),
     await writeLabBundle(labDir, 'pkg-bad', { id: 'fp-demo-pkg-bad', serial: 12, kind: 'packages', title: 'Demo: fp-demo 1.2 installs, then its check fails', packages: { debs: bad }, checks: [check(['fp-demo'], 'fp-demo 1.2')] }, payload(bad)),
     await writeLabBundle(
       labDir,

@@ -11,6 +11,7 @@ import PQueue from 'p-queue';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
+import { recordAudit } from '../db/users.ts';
 import { busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
@@ -39,6 +40,10 @@ export interface RunRequest {
   cancelled?: () => boolean;
   /** Resume this run instead of starting a new one. */
   resume?: RunRow;
+  /** Who starts it, as recorded in the run (default: OS user@host). */
+  startedBy?: string;
+  /** Who the audit log names (default: cli:<OS user>). */
+  actor?: string;
 }
 
 export interface RunResult {
@@ -86,11 +91,25 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
       inventoryCommit: git.commit,
       inventoryDirty: git.dirty,
       strategy: { ...strategy, waves: formatWaves(strategy.waves) },
-      startedBy: `${userInfo().username}@${hostname()}`,
+      startedBy: req.startedBy ?? `${userInfo().username}@${hostname()}`,
       ...owner,
       createdAt: new Date(),
     });
   if (req.resume) updateRun(db, run.id, { state: 'running', ...owner });
+  recordAudit(db, req.actor ?? `cli:${userInfo().username}`, req.resume ? 'run-resume' : 'run-start', {
+    run: run.id,
+    kind: req.kind,
+    bundle: m.id,
+    serial: m.serial,
+    sha256: bundle.sha256,
+    signedBy: bundle.keyId,
+    pattern: req.pattern,
+    inventories: req.inventories,
+    inventoryCommit: git.commit,
+    inventoryDirty: git.dirty,
+    hosts: req.targets.length,
+    check: strategy.check,
+  });
   const rec = new RunRecorder(db, run.id, req.onEvent);
   rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, signedBy: bundle.keyId, hosts: req.targets.length, resumed: Boolean(req.resume) });
   const existing = new Map(runHostResults(db, run.id).map((r) => [r.inventoryName, r]));

@@ -7,17 +7,22 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Db } from '../db/index.ts';
 import { createSession, deleteSession, findUser, hashPassword, recordAudit, roleAtLeast, sessionUser, verifyPassword, type Role } from '../db/users.ts';
 import { LoginPage } from '../../views/login.tsx';
 import type { Deps, Env } from './context.ts';
+import { tokenUser } from '../db/tokens.ts';
 import { noFleet, type Fleet } from './fleet.ts';
 import { defaultConfig } from '../config.ts';
 import { auditRoutes } from './routes/audit.tsx';
 import { hostRoutes } from './routes/hosts.tsx';
 import { runRoutes } from './routes/runs.tsx';
-import { allowedHosts, hostCheck, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
+import { bundleRoutes } from './routes/bundles.tsx';
+import { launchRoutes } from './routes/launch.tsx';
+import { RunManager } from './launch.ts';
+import { allowedHosts, hostCheck, isApiClient, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
 import { loadAssets } from './static.ts';
 
 export const SESSION_COOKIE = 'fp_session';
@@ -33,6 +38,8 @@ export interface WebOptions {
   now?: () => Date;
   /** Inventories, bundle library and controller config; without it the console only reads. */
   fleet?: Fleet;
+  /** Owner of the runs started here (default: a new one over db and fleet). */
+  runs?: RunManager;
 }
 
 
@@ -61,6 +68,13 @@ function wantsJson(c: Context): boolean {
   return c.req.path.startsWith('/api/') || c.req.path.endsWith('/events') || !isSafeMethod(c.req.method);
 }
 
+/** The token of an `Authorization: Bearer …` header; undefined without one. */
+function bearerToken(c: Context): string | undefined {
+  const h = c.req.header('authorization');
+  if (h === undefined) return undefined;
+  return /^Bearer (\S+)$/i.exec(h)?.[1] ?? '';
+}
+
 function tokenMatches(given: string | undefined, expected: string): boolean {
   if (!given) return false;
   const a = Buffer.from(given);
@@ -74,19 +88,22 @@ export function createApp(opts: WebOptions): Hono<Env> {
   const ttl = opts.sessionTtlMs ?? 8 * 3600_000;
   const limiter = opts.limiter ?? new LoginLimiter();
   const pollMs = opts.pollMs ?? 500;
+  const fleet = opts.fleet ?? noFleet(defaultConfig(process.cwd()));
   const hosts = allowedHosts(opts.listen);
   const assets = loadAssets();
   dummyHash ??= hashPassword('not a password of anyone');
 
   const app = new Hono<Env>();
   app.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse();
     process.stderr.write(`fleetpatch serve: ${c.req.method} ${c.req.path}: ${err.message}\n`);
     return c.text('internal error', 500);
   });
   app.use(hostCheck(hosts));
   app.use(secureHeaders({ contentSecurityPolicy: CSP, referrerPolicy: 'same-origin', crossOriginResourcePolicy: 'same-origin' }));
   app.use(originCheck(hosts));
-  app.use(csrf({ origin: (origin) => originAllowed(origin, hosts) }));
+  const honoCsrf = csrf({ origin: (origin) => originAllowed(origin, hosts) });
+  app.use((c, next) => (isApiClient(c.req.raw, c.req.path) ? next() : honoCsrf(c, next)));
 
   app.get('/static/:name', (c) => {
     const a = assets.get(c.req.param('name'));
@@ -132,6 +149,16 @@ export function createApp(opts: WebOptions): Hono<Env> {
   const need =
     (role: Role): MiddlewareHandler<Env> =>
     async (c, next) => {
+      const bearer = bearerToken(c);
+      if (bearer !== undefined) {
+        // API clients: a per-user token, no cookie, so no CSRF token either (nothing ambient to forge)
+        const t = c.req.path.startsWith('/api/') ? tokenUser(db, bearer, now()) : undefined;
+        if (!t) return c.json({ code: 'unauthenticated', message: c.req.path.startsWith('/api/') ? 'unknown or revoked API token' : 'API tokens are accepted on /api/ routes only' }, 401);
+        c.set('user', t.user);
+        c.set('session', { id: `token:${t.token.id}`, userId: t.user.id, csrfToken: '', createdAt: t.token.createdAt, expiresAt: new Date(8.64e15) });
+        if (!roleAtLeast(t.user.role, role)) return c.json({ code: 'forbidden', message: `this needs the ${role} role` }, 403);
+        return next();
+      }
       const id = getCookie(c, SESSION_COOKIE);
       const found = id ? sessionUser(db, id, now()) : undefined;
       if (!found) {
@@ -160,8 +187,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
   });
 
   app.get('/', need('viewer'), (c) => c.redirect('/hosts', 302));
-  const deps: Deps = { db, now, need, pollMs, fleet: opts.fleet ?? noFleet(defaultConfig(process.cwd())) };
-  hostRoutes(app, deps);
+  const deps: Deps = { db, now, need, pollMs, fleet, runs: opts.runs ?? new RunManager(db, fleet) };
+    hostRoutes(app, deps);
+  bundleRoutes(app, deps);
+  launchRoutes(app, deps);
   runRoutes(app, deps);
   auditRoutes(app, deps);
 

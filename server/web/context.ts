@@ -5,6 +5,7 @@ import type { Db } from '../db/index.ts';
 import type { Role, SessionRow, UserRow } from '../db/users.ts';
 import type { Viewer } from '../../views/layout.tsx';
 import type { Fleet } from './fleet.ts';
+import type { RunManager } from './launch.ts';
 
 export type Env = { Variables: { user: UserRow; session: SessionRow } };
 
@@ -17,6 +18,8 @@ export interface Deps {
   /** How often a live stream looks for new events in the database. */
   pollMs: number;
   fleet: Fleet;
+  /** The runs this server owns (started from the console). */
+  runs: RunManager;
 }
 
 export const viewerOf = (c: Context<Env>): Viewer => ({ name: c.get('user').name, role: c.get('user').role, csrfToken: c.get('session').csrfToken });

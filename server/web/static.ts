@@ -19,5 +19,6 @@ export function loadAssets(): Map<string, Asset> {
     ['htmx.min.js', { type: js, body: readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8') }],
     ['sse.js', { type: js, body: readFileSync(require.resolve('htmx-ext-sse/dist/sse.js'), 'utf8') }],
     ['app.css', { type: 'text/css; charset=utf-8', body: readFileSync(resolve(VIEWS, 'static/app.css'), 'utf8') }],
+    ['forms.css', { type: 'text/css; charset=utf-8', body: readFileSync(resolve(VIEWS, 'static/forms.css'), 'utf8') }],
   ]);
 }

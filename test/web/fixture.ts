@@ -34,7 +34,7 @@ export function facts(machineId: string, hostname: string, release = '6.1.0-40-a
   };
 }
 
-export async function webFixture(extra: Partial<WebOptions> = {}) {
+export async function webFixture(options: Partial<WebOptions> | ((db: Db) => Partial<WebOptions>) = {}) {
   const db: Db = openDatabase(join(mkdtempSync(join(tmpdir(), 'fp-web-')), 'f.db'));
   for (const role of ['viewer', 'operator', 'admin'] as const) await addUser(db, role, role, PASSWORD);
   saveFacts(db, `web01${XSS}`, '10.0.0.1', facts('0'.repeat(32), `h${XSS}`));
@@ -53,6 +53,7 @@ export async function webFixture(extra: Partial<WebOptions> = {}) {
   });
   const hostA = insertHostResult(db, { runId: run.id, inventoryName: `web01${XSS}`, state: 'pending', wave: 1, reason: `reason ${XSS}` });
   const hostB = insertHostResult(db, { runId: run.id, inventoryName: 'web02', state: 'pending', wave: 1 });
+  const extra = typeof options === 'function' ? options(db) : options;
   const app = createApp({ db, listen: LISTEN, pollMs: 20, ...extra });
   const event = (hostResultId: number | null, type = 'host') => insertEvent(db, { runId: run.id, hostResultId, type, data: {}, at: new Date() });
   return { db, app, run, hostA, hostB, event };

@@ -4,9 +4,9 @@ import { listAudit, sessionUser } from '../../server/db/users.ts';
 import { LoginLimiter } from '../../server/web/security.ts';
 import { browser, form, HOST, login, PASSWORD, sessionCookie, webFixture } from './fixture.ts';
 
-const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit'];
-const JSON_GETS = ['/api/hosts', '/api/runs', '/api/runs/1', '/runs/1/events'];
-const POSTS = ['/logout', '/runs/1/cancel'];
+const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit', '/bundles', '/runs/new', '/emergency/x'];
+const JSON_GETS = ['/api/hosts', '/api/runs', '/api/runs/1', '/runs/1/events', '/api/bundles', '/api/audit'];
+const POSTS = ['/logout', '/runs/1/cancel', '/runs/preview', '/runs', '/api/plan', '/api/runs', '/api/runs/1/cancel'];
 
 describe('without a session', () => {
   it('every page redirects to /login', async () => {
@@ -168,7 +168,7 @@ describe('secure headers', () => {
   it('every page carries a CSP allowing only our own scripts, no framing, nosniff', async () => {
     const { app } = await webFixture();
     const { cookie } = await login(app, 'admin');
-    for (const path of ['/login', '/hosts', '/runs', '/runs/1', '/audit']) {
+    for (const path of ['/login', '/hosts', '/runs', '/runs/1', '/audit', '/bundles', '/runs/new']) {
       const res = await app.request(path, { headers: browser({ cookie }) });
       const csp = res.headers.get('content-security-policy') ?? '';
       assert.match(csp, /default-src 'none'/, path);
