@@ -2,7 +2,7 @@
 /** The hosts page: a pattern filter (htmx swaps the table body as you type; a plain GET form
  * without JavaScript) over the table of known hosts. */
 import type { HostView } from '../server/web/data.ts';
-import type { FilterResult } from '../server/web/host-filter.ts';
+import { MAX_PATTERN, type FilterResult } from '../server/web/host-filter.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { age } from './time.ts';
 
@@ -92,7 +92,7 @@ export function HostsPage(props: { viewer: Viewer; result: FilterResult; hint: s
             value={result.pattern}
             placeholder={result.mode === 'inventory' ? 'all, webservers:&prod, web*' : 'web*, db?'}
             autocomplete="off"
-            maxlength={1000}
+            maxlength={MAX_PATTERN}
             hx-get="/hosts/rows"
             hx-trigger="input changed delay:300ms, search"
             hx-target="#hosts-body"
