@@ -1,13 +1,14 @@
 /** What the pages and the JSON API show, read from the database (one shape for both). */
 import type { Db } from '../db/index.ts';
 import { listHosts } from '../db/hosts.ts';
-import { appliedByMachine, getRun, hostSteps, listRuns, patchesOf, runHostResults, type HostResultRow, type RunRow, type StepRow } from '../db/runs.ts';
+import { getRun, hostSteps, listRuns, patchesOf, runHostResults, type HostResultRow, type RunRow, type StepRow } from '../db/runs.ts';
 import { drift } from '../plan/livepatch.ts';
-import { events, hostResults, hosts as hostsTable, runs } from '../db/schema.ts';
+import { events, hostNames, hostResults, hosts as hostsTable, runs } from '../db/schema.ts';
 import { FAILED_STATES } from '../rollout/strategy.ts';
 import type { HostState } from '../rollout/record.ts';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { StoredHost } from '../db/hosts.ts';
+import type { Facts } from '../facts/types.ts';
 
 export interface HostView {
   id: number;
@@ -31,6 +32,8 @@ function hostViewOf(db: Db, h: StoredHost, last: Map<string, HostView['lastResul
     const r = last.get(n);
     if (r && (!lastResult || r.hostResultId > lastResult.hostResultId)) lastResult = r;
   }
+  // host_patches rows are per machine (one hosts row per machine-id): the basis of drift too
+  const recorded = patchesOf(db, h.id);
   return {
     id: h.id,
     machineId: h.machineId,
@@ -40,8 +43,8 @@ function hostViewOf(db: Db, h: StoredHost, last: Map<string, HostView['lastResul
     os: h.facts.os.pretty_name,
     livepatches: h.facts.livepatches.map((p) => ({ name: p.name, enabled: p.enabled === 1, transition: p.transition === 1 })),
     factsAt: h.factsAt.toISOString(),
-    drift: drift(h.facts, appliedByMachine(db, h.machineId)),
-    patches: patchesOf(db, h.id)
+    drift: drift(h.facts, recorded.map((p) => ({ bundleId: p.bundleId, serial: p.serial, patch: p.patch }))),
+    patches: recorded
       .map((p) => ({ bundleId: p.bundleId, serial: p.serial, patch: p.patch, runId: p.runId, appliedAt: p.appliedAt.toISOString() }))
       .sort((a, b) => a.bundleId.localeCompare(b.bundleId) || a.serial - b.serial || a.patch.localeCompare(b.patch)),
     lastResult,
@@ -97,9 +100,10 @@ export interface HostDetail extends HostView {
 
 /** One host with its facts in full and its history; undefined for an unknown id. */
 export function hostDetail(db: Db, id: number): HostDetail | undefined {
-  if (!db.select({ id: hostsTable.id }).from(hostsTable).where(eq(hostsTable.id, id)).get()) return undefined;
-  const h = listHosts(db).find((x) => x.id === id);
-  if (!h) return undefined;
+  const row = db.select().from(hostsTable).where(eq(hostsTable.id, id)).get();
+  if (!row) return undefined;
+  const names = db.select({ name: hostNames.inventoryName }).from(hostNames).where(eq(hostNames.hostId, id)).all().map((n) => n.name).sort();
+  const h: StoredHost = { id: row.id, machineId: row.machineId, hostname: row.hostname, facts: row.facts as Facts, factsAt: row.factsAt, names };
   const view = hostViewOf(db, h, h.names.length ? lastResults(db, h.names) : new Map());
   const history = h.names.length
     ? db
