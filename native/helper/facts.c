@@ -1,4 +1,6 @@
-/* `facts`: what a host is (kernel identity, OS, livepatch state) as one JSON result line. */
+/* `facts`: what a host is (kernel identity, OS, livepatch state) as one JSON result line.
+ * `facts --packages NAME...` first answers pkg-query's lines for those packages (one exec for
+ * what a packages bundle's plan needs). */
 #include "helper.h"
 #include <dirent.h>
 #include <stdio.h>
@@ -68,7 +70,14 @@ static void livepatches(json_t *j) {
   json_close(j, ']');
 }
 
-int cmd_facts(json_t *j) {
+int cmd_facts(json_t *j, int argc, char **argv) {
+  if (argc >= 3) {
+    if (strcmp(argv[2], "--packages") != 0 || argc < 4) return fail(j, "usage", "usage: facts [--packages NAME...]");
+    for (int i = 3; i < argc; i++)
+      if (!valid_token(argv[i])) return fail(j, "usage", "usage: facts [--packages NAME...]");
+    char why[1024];
+    if (pkg_query(argv + 3, argc - 3, why, sizeof why) != 0) return fail(j, "helper-failed", why);
+  }
   struct utsname u;
   if (uname(&u) != 0) return fail(j, "facts-failed", "uname failed");
   char *machine_id = read_small_file("/etc/machine-id", 256);

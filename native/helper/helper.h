@@ -55,9 +55,11 @@ int reconcile_stale(json_t *j, long timeout_ms);
 
 /* packages.c */
 int pkg_reconcile(json_t *j, const journal_entry *e);
+/* pkg.sh query NAME...: package and dpkg lines on stdout; 0, or non-zero with `why` set */
+int pkg_query(char **names, int n, char *why, size_t why_len);
 
 /* commands */
-int cmd_facts(json_t *j);
+int cmd_facts(json_t *j, int argc, char **argv);
 int cmd_apply(json_t *j, int argc, char **argv);
 int cmd_verify(json_t *j, int argc, char **argv);
 int cmd_commit(json_t *j, int argc, char **argv);

@@ -66,7 +66,7 @@ void step(json_t *j, const char *name, const char *status, const char *detail) {
 int main(int argc, char **argv) {
   json_t j = {0};
   const char *cmd = argc >= 2 ? argv[1] : "";
-  if (strcmp(cmd, "facts") == 0) return cmd_facts(&j);
+  if (strcmp(cmd, "facts") == 0) return cmd_facts(&j, argc, argv);
   if (strcmp(cmd, "apply") == 0) return cmd_apply(&j, argc, argv);
   if (strcmp(cmd, "rollback") == 0) return cmd_rollback(&j, argc, argv);
   if (strcmp(cmd, "reconcile") == 0) return cmd_reconcile(&j, argc, argv);
@@ -77,5 +77,5 @@ int main(int argc, char **argv) {
     puts(HELPER_VERSION);
     return 0;
   }
-  return fail(&j, "usage", "usage: fleetpatch-helper facts | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | version");
+  return fail(&j, "usage", "usage: fleetpatch-helper facts [--packages NAME...] | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | version");
 }

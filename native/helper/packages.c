@@ -95,11 +95,13 @@ int pkg_reconcile(json_t *j, const journal_entry *e) {
   return 0;
 }
 
+int pkg_query(char **names, int n, char *why, size_t why_len) { return run_pkg("query", names, n, why, why_len); }
+
 int cmd_pkg_query(json_t *j, int argc, char **argv) {
   char why[1024];
   for (int i = 2; i < argc; i++)
     if (!valid_token(argv[i])) return fail(j, "usage", "usage: pkg-query NAME...");
-  if (run_pkg("query", argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
+  if (pkg_query(argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
   return result_outcome(j, "queried");
 }
 

@@ -14,7 +14,7 @@ import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
 import { sshTarget } from '../ssh/target.ts';
 import type { PackageHostState } from '../plan/packages.ts';
-import { queryPackages } from './packages.ts';
+import { factsArgs, packagesFromLines } from './packages.ts';
 import { validateFacts, type Facts } from './types.ts';
 
 export type HostFacts =
@@ -54,11 +54,12 @@ export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): P
             const target = sshTarget(t);
             address = `${target.host}:${target.port}`;
             const conn = await pool.get(target);
-            const run = await runHelper(conn, ['facts'], { remoteDir: config.remoteDir, timeoutMs: 60_000 });
+            // one exec: the package query (packages bundles) rides on the facts call
+            const run = await runHelper(conn, factsArgs(opts.packageNames), { remoteDir: config.remoteDir, timeoutMs: opts.packageNames?.length ? 120_000 : 60_000 });
             const facts = validateFacts(run.result.facts, describe(target));
             if (opts.db) saveFacts(opts.db, t.name, address, facts);
             const applied = opts.db ? appliedByMachine(opts.db, facts.machine_id) : [];
-            const packages = opts.packageNames?.length ? await queryPackages(conn, opts.packageNames, config.remoteDir) : undefined;
+            const packages = opts.packageNames?.length ? packagesFromLines(run.lines, opts.packageNames, describe(target)) : undefined;
             result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded, drift: drift(facts, applied), ...(packages ? { packages } : {}) };
           } catch (err) {
             result = { host: t.name, ok: false, address, error: errorInfo(err) };

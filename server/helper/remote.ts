@@ -1,6 +1,7 @@
 /** Running the helper on a host: check that fleetpatch's directory can be trusted, push the helper
  * and payloads only when their content-addressed copies are absent, verify every hash, then run
- * the helper — one SSH exec when everything is cached, three on first contact. */
+ * the helper — one SSH exec when everything is cached or its absence is known from an earlier exec
+ * on the connection (the missing files then travel on that exec's stdin), three otherwise. */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import type { Channel, ExecResult, SshConnection } from '../ssh/connect.ts';
@@ -10,67 +11,113 @@ import { helperBinary } from './binary.ts';
 import { helperResult, parseHelperLines, type HelperLine } from './protocol.ts';
 import { tarFiles } from './tar.ts';
 
+const D = '$';
 const PARENT = '${p%/*}';
 const INSECURE = 'is not owned by root or is writable by group or others; a local user could plant code that root runs. Fix the owner and mode (chown root:root, chmod go-w) or remove';
 
-/** POSIX sh (bash, dash and busybox alike). $1 remote dir, $2 helper sha256, $3 run|upload,
- * $4 where an upload comes from (`-` stdin, or a tar file fleetpatch put in /tmp over SFTP), $5 K,
- * then K payload sha256s, then the helper's arguments. Every refusal is a result line; a remote
- * dir on a noexec mount is reported (`noexec`) so the controller can use its fallback dir. */
+/** POSIX sh (bash, dash and busybox alike). $1 remote dir, $2 helper sha256 (`=SHA`: hashed
+ * already on this SSH connection), $3 run|upload, $4 where an upload comes from (`-` stdin,
+ * a tar file fleetpatch put in /tmp over SFTP, or in run mode `+N`: a tar of N bytes on stdin
+ * before the helper's own input), $5 flags (`x`: the dir's mount was seen to allow exec on this
+ * connection; `-`), $6 K, then K payload sha256s (`?SHA` only asked about: a `cache` line says
+ * which are absent), then the helper's arguments.
+ * Every refusal is a result line; a remote dir on a noexec mount is reported (`noexec`) so the
+ * controller can use its fallback dir. The ownership walk (the dir, its parents and everything
+ * under it) runs on every exec; `=` only skips re-hashing a file this connection hashed. */
 const SCRIPT = String.raw`
 set -u
-d=$1 sha=$2 mode=$3 src=$4 k=$5; shift 5
+d=$1 sha=$2 mode=$3 src=$4 flags=$5 k=$6; shift 6
 esc() { printf '%s' "$1" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g'; }
 fail() { printf '{"fleetpatch":1,"type":"result","ok":false,"error":{"code":"%s","message":"%s"}}\n' "$1" "$(esc "$2")"; exit 1; }
-payloads=
+case "$d" in */..|*/../*|*//*|*[!A-Za-z0-9._/-]*|[!/]*|'') fail helper-protocol "bad remote dir";; esac
+known=
+case "$sha" in =*) sha=${D}{sha#=}; known=" $sha";; esac
+case "$sha" in *[!0-9a-f]*|'') fail helper-protocol "bad helper digest";; esac
+payloads= probes=
 while [ "$k" -gt 0 ]; do
-  case "$1" in *[!0-9a-f]*|'') fail helper-protocol "bad payload digest";; esac
-  payloads="$payloads $1"; shift; k=$((k - 1))
+  h=$1
+  case "$h" in
+    \?*) h=${D}{h#?}; probes="$probes $h";;
+    *) payloads="$payloads $h";;
+  esac
+  case "$h" in *[!0-9a-f]*|'') fail helper-protocol "bad payload digest";; esac
+  shift; k=$((k - 1))
 done
-case "$src" in -|/tmp/.fleetpatch-upload-[0-9a-f]*.tar) ;; *) fail helper-protocol "bad upload source";; esac
-[ "$src" = - ] || trap 'rm -f "$src"' EXIT
-uid=$(id -u)
+case "$src" in
+  -|/tmp/.fleetpatch-upload-[0-9a-f]*.tar) ;;
+  +[0-9]*) [ "$mode" = run ] || fail helper-protocol "bad upload source"; case "${D}{src#+}" in *[!0-9]*) fail helper-protocol "bad upload source";; esac;;
+  *) fail helper-protocol "bad upload source";;
+esac
+case "$src" in /tmp/*) trap 'rm -f "$src"' EXIT;; esac
+uid=
+while read -r key r e rest; do [ "$key" = Uid: ] && { uid=$e; break; }; done 2>/dev/null < /proc/self/status
+[ -n "$uid" ] || uid=$(id -u)
 [ "$uid" = 0 ] || fail remote-user "fleetpatch needs root on the host but runs as uid $uid ($(id -un)); set ansible_become=true (sudo) for this host, or log in as root"
 umask 077
-p=$d
-while [ ! -e "$p" ]; do p=${PARENT}; [ -n "$p" ] || p=/; done
-real=$(cd "$p" && pwd -P) || fail insecure-remote-dir "cannot enter $p"
-if awk -v p="$real" '{ m = $2; gsub(/\\040/, " ", m); if ((p == m || m == "/" || index(p, m "/") == 1) && length(m) >= best) { best = length(m); o = $4 } } END { exit !(("," o ",") ~ /,noexec,/) }' /proc/mounts; then
-  printf '{"fleetpatch":1,"type":"noexec","dir":"%s"}\n' "$(esc "$d")"
-  exit 0
-fi
-if [ "$mode" = upload ]; then mkdir -p "$d/bin" "$d/cache" || fail helper-upload "cannot create $d/bin and $d/cache"; fi
-p=$d
-while [ -n "$p" ]; do
-  if [ -e "$p" ]; then
-    [ -L "$p" ] && fail insecure-remote-dir "$p is a symbolic link; fleetpatch refuses to use $d"
-    [ -n "$(find "$p" -maxdepth 0 \( ! -user 0 -o -perm -020 -o -perm -002 \) 2>/dev/null)" ] && fail insecure-remote-dir "$p ($(ls -ld "$p" 2>&1)) ${INSECURE} $d"
+case "$flags" in *x*) ;; *)
+  p=$d
+  while [ ! -e "$p" ]; do p=${PARENT}; [ -n "$p" ] || p=/; done
+  real=$(cd "$p" && pwd -P) || fail insecure-remote-dir "cannot enter $p"
+  if awk -v p="$real" '{ m = $2; gsub(/\\040/, " ", m); if ((p == m || m == "/" || index(p, m "/") == 1) && length(m) >= best) { best = length(m); o = $4 } } END { exit !(("," o ",") ~ /,noexec,/) }' /proc/mounts; then
+    printf '{"fleetpatch":1,"type":"noexec","dir":"%s"}\n' "$(esc "$d")"
+    exit 0
   fi
+  printf '{"fleetpatch":1,"type":"exec-ok"}\n';;
+esac
+if [ "$mode" = upload ] || [ "$src" != "${D}{src#+}" ]; then
+  [ -d "$d/bin" ] && [ -d "$d/cache" ] || mkdir -p "$d/bin" "$d/cache" || fail helper-upload "cannot create $d/bin and $d/cache"
+fi
+# one find for the dir, its parents (never descended into) and everything under the dir ($d holds
+# no glob characters or //: checked above)
+pd=$d
+while :; do case "$pd" in ?*/) pd=${D}{pd%/};; *) break;; esac; done
+levels= p=$pd
+while [ -n "$p" ]; do
+  if [ -e "$p" ] || [ -L "$p" ]; then levels="$levels $p"; fi
   p=${PARENT}
 done
-if [ -e "$d" ]; then
-  bad=$(find "$d" \( ! -user 0 -o -perm -020 -o -perm -002 \) -print 2>&1 | head -n 1)
-  [ -z "$bad" ] || fail insecure-remote-dir "$bad ($(ls -ld "$bad" 2>&1)) ${INSECURE} $d"
+if [ -n "$levels" ]; then
+  bad=$(find $levels \( -path "$pd" -o -path "$pd/*" -o -prune \) \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) -print 2>&1 | head -n 1)
+  if [ -n "$bad" ]; then
+    [ -L "$bad" ] && fail insecure-remote-dir "$bad is a symbolic link; fleetpatch refuses to use $d"
+    fail insecure-remote-dir "$bad ($(ls -ld "$bad" 2>&1)) ${INSECURE} $d"
+  fi
 fi
-if [ "$mode" = upload ]; then
+fresh=
+unpack() {
   tmp=$(mktemp -d "$d/.upload.XXXXXX") || fail helper-upload "cannot create a temporary directory in $d (disk full?)"
-  if ! tar -x -f "$src" -C "$tmp" >/dev/null 2>&1; then rm -rf "$tmp"; fail helper-upload "unpacking the upload into $d failed (disk full?)"; fi
+  case "$src" in
+    +*) head -c "${D}{src#+}" | tar -x -f - -C "$tmp" >/dev/null 2>&1;;
+    *) tar -x -f "$src" -C "$tmp" >/dev/null 2>&1;;
+  esac || { rm -rf "$tmp"; fail helper-upload "unpacking the upload into $d failed (disk full?)"; }
+  n=0
   for f in "$tmp"/*; do
     [ -f "$f" ] && [ ! -L "$f" ] || { rm -rf "$tmp"; fail helper-upload "unexpected entry in the upload"; }
-    name=${"$"}{f##*/}
-    got=$(sha256sum < "$f" | cut -d' ' -f1)
+    name=${D}{f##*/}
+    got=$(sha256sum < "$f") || got=
+    got=${D}{got%% *}
     if [ "$name" = "helper-$got" ]; then chmod 700 "$f" && mv -f "$f" "$d/bin/$name"
     elif [ "$name" = "$got" ]; then chmod 600 "$f" && mv -f "$f" "$d/cache/$name"
     else rm -rf "$tmp"; fail helper-upload "uploaded file $name has sha256 $got: corrupted in transit"; fi || { rm -rf "$tmp"; fail helper-upload "cannot install $name"; }
+    fresh="$fresh $got"; n=$((n + 1))
   done
   rm -rf "$tmp"
+}
+if [ "$mode" = upload ]; then
+  unpack
   printf '{"fleetpatch":1,"type":"uploaded"}\n'
   exit 0
+fi
+if [ "$src" != "${D}{src#+}" ]; then
+  unpack
+  printf '{"fleetpatch":1,"type":"uploaded","files":%s}\n' "$n"
 fi
 missing=
 check() {
   if [ -f "$1" ] && [ ! -L "$1" ]; then
-    got=$(sha256sum < "$1" | cut -d' ' -f1)
+    case " $fresh $known " in *" $2 "*) return 0;; esac
+    got=$(sha256sum < "$1") || got=
+    got=${D}{got%% *}
     [ "$got" = "$2" ] || fail insecure-remote-dir "$1 has sha256 $got, expected $2: it was modified on the host; remove it and investigate"
   else
     missing="$missing,\"$2\""
@@ -78,10 +125,16 @@ check() {
 }
 check "$d/bin/helper-$sha" "$sha"
 for h in $payloads; do check "$d/cache/$h" "$h"; done
+if [ -n "$probes" ]; then
+  absent=
+  for h in $probes; do [ -f "$d/cache/$h" ] && [ ! -L "$d/cache/$h" ] || absent="$absent,\"$h\""; done
+  printf '{"fleetpatch":1,"type":"cache","missing":[%s]}\n' "${D}{absent#,}"
+fi
 if [ -n "$missing" ]; then
-  printf '{"fleetpatch":1,"type":"need","arch":"%s","missing":[%s]}\n' "$(esc "$(uname -m)")" "${"$"}{missing#,}"
+  printf '{"fleetpatch":1,"type":"need","arch":"%s","missing":[%s]}\n' "$(esc "$(uname -m)")" "${D}{missing#,}"
   exit 0
 fi
+printf '{"fleetpatch":1,"type":"trusted"}\n'
 exec "$d/bin/helper-$sha" "$@"
 `;
 
@@ -90,13 +143,19 @@ export interface Payload {
   bytes: Buffer;
 }
 
+export type UploadVia = 'sftp' | 'exec' | 'stdin';
+
 export interface HelperRun {
   lines: HelperLine[];
   result: HelperLine;
   /** Whether this call pushed anything (the helper or a payload). */
   uploaded: boolean;
-  /** How it was pushed: SFTP when the host has an sftp-server, else exec with the tar on stdin. */
-  uploadVia: 'sftp' | 'exec' | null;
+  /** How it was pushed: on the command's own stdin when an earlier exec on the connection saw
+   * the files absent; else SFTP when the host has an sftp-server, else an exec with the tar on
+   * stdin. */
+  uploadVia: UploadVia | null;
+  /** The payloads pushed by this call. */
+  pushed: Payload[];
   /** The directory used on the host (differs from the configured one on a noexec mount). */
   remoteDir: string;
 }
@@ -108,9 +167,16 @@ export interface HelperOptions {
   arch?: string;
   /** Files the command needs in DIR/cache/<sha256>. */
   payloads?: Payload[];
+  /** Files only asked about (is each in the host's cache?), not needed by this command: the answer
+   * is remembered on the connection, so a later call needing an absent one sends it on its own
+   * stdin instead of learning of it from a failed first try. */
+  probe?: readonly { sha256: string }[];
   /** Sees every protocol line as it arrives and may answer on the helper's stdin (which stays
    * open until the handler ends it); without it the helper's stdin is closed at once. */
   onLine?: (line: HelperLine, channel: Channel) => void;
+  /** Called once, when every payload is in place and checked, just before the helper runs (with
+   * onLine: as the host says so; else when the command has finished). */
+  onPayloads?: (p: { pushed: Payload[]; via: UploadVia | null }) => void;
 }
 
 /** Where a payload lives on the host. */
@@ -125,37 +191,102 @@ export function remoteDirFor(conn: SshConnection, configured: string): string {
   return (conn.memo.get(`remote-dir:${wanted}`) as string | undefined) ?? wanted;
 }
 
+/** Per-connection memo (conn.memo), never shared between connections:
+ * `verified:DIR:SHA` the trust script hashed that helper binary on this connection (and then ran
+ * it), so later execs on the connection skip re-hashing it (never a payload: those are hashed by
+ * every exec that uses them); cleared by any upload. `absent:DIR:SHA` a probe saw it missing. `exec-ok:DIR` the
+ * dir's mount allows exec. */
+const verifiedKey = (dir: string, sha: string) => `verified:${dir}:${sha}`;
+const absentKey = (dir: string, sha: string) => `absent:${dir}:${sha}`;
+
+/** Any upload invalidates every hash this connection remembered: later execs hash again. */
+function forgetVerified(conn: SshConnection): void {
+  for (const k of [...conn.memo.keys()]) if (k.startsWith('verified:')) conn.memo.delete(k);
+}
+
 export async function runHelper(conn: SshConnection, args: string[], opts: HelperOptions): Promise<HelperRun> {
   const host = describe(conn.target);
   const wanted = conn.target.remoteDir ?? opts.remoteDir;
   let dir = remoteDirFor(conn, opts.remoteDir);
   let helper = helperBinary(opts.arch ?? 'x86_64');
   const payloads = opts.payloads ?? [];
+  const probe = (opts.probe ?? []).filter((p) => !payloads.some((x) => x.sha256 === p.sha256));
   // paths the caller computed under the configured dir point into the dir in use
   const helperArgs = () => args.map((a) => (dir !== opts.remoteDir && a.startsWith(`${opts.remoteDir}/`) ? dir + a.slice(opts.remoteDir.length) : a));
-  const command = (mode: 'run' | 'upload', src = '-') =>
-    shScript(SCRIPT, 'fleetpatch', [dir, helper.sha256, mode, src, String(payloads.length), ...payloads.map((p) => p.sha256), ...helperArgs()]);
+  const known = (sha: string) => conn.memo.get(verifiedKey(dir, sha)) === true;
+  const command = (mode: 'run' | 'upload', src = '-', skipHashes = true) =>
+    shScript(SCRIPT, 'fleetpatch', [
+      dir,
+      (skipHashes && known(helper.sha256) ? '=' : '') + helper.sha256,
+      mode,
+      src,
+      conn.memo.get(`exec-ok:${dir}`) === true ? 'x' : '-',
+      String(payloads.length + probe.length),
+      // payloads are hashed by every exec that uses them (a fresh upload once, at unpacking)
+      ...payloads.map((p) => p.sha256),
+      ...probe.map((p) => `?${p.sha256}`),
+      ...helperArgs(),
+    ]);
   const exec = opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {};
-  const run = async (): Promise<{ lines: HelperLine[]; res: ExecResult }> => {
+  const pushed: Payload[] = [];
+  let uploadVia: UploadVia | null = null;
+  let told = false;
+  const tell = () => {
+    if (told) return;
+    told = true;
+    opts.onPayloads?.({ pushed: [...pushed], via: uploadVia });
+  };
+  const run = async (): Promise<{ lines: HelperLine[]; res: ExecResult; hashed: string[] }> => {
+    // what an earlier exec on this connection saw absent goes on this exec's stdin
+    const send = payloads.filter((p) => conn.memo.get(absentKey(dir, p.sha256)) === true);
+    const tar = send.length ? tarFiles(send.map((p) => ({ name: p.sha256, bytes: p.bytes, mode: 0o600 }))) : null;
+    // hashed by the script in this exec (the rest was hashed earlier on this connection)
+    const hashed = known(helper.sha256) ? [] : [helper.sha256];
+    const cmd = command('run', tar ? `+${tar.length}` : '-');
+    if (tar) forgetVerified(conn);
+    const sent = () => {
+      for (const p of send) {
+        conn.memo.delete(absentKey(dir, p.sha256));
+        if (!pushed.includes(p)) pushed.push(p);
+      }
+      uploadVia = 'stdin';
+    };
+    const stdin = tar ? { stdin: tar } : {};
     if (!opts.onLine) {
-      const res = await conn.exec(command('run'), exec);
-      return { lines: parseHelperLines(res.stdout), res };
+      const res = await conn.exec(cmd, { ...exec, ...stdin });
+      const lines = parseHelperLines(res.stdout);
+      if (lines.some((l) => l.type === 'uploaded')) sent();
+      return { lines, res, hashed };
     }
     let pending = '';
     const res = await conn.interact(
-      command('run'),
+      cmd,
       (chunk, channel) => {
         pending += chunk.toString('utf8');
         const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
         pending = pending.slice(complete.length);
         for (const line of parseHelperLines(complete)) {
           if (line.type === 'need' || line.type === 'noexec') channel.end();
-          else opts.onLine!(line, channel);
+          else if (line.type === 'uploaded') sent();
+          else if (line.type === 'trusted') tell();
+          else if (line.type !== 'cache' && line.type !== 'exec-ok') opts.onLine!(line, channel);
         }
       },
-      exec,
+      { ...exec, ...stdin },
     );
-    return { lines: parseHelperLines(res.stdout), res };
+    return { lines: parseHelperLines(res.stdout), res, hashed };
+  };
+  const learn = (lines: HelperLine[], hashed: string[]) => {
+    if (lines.some((l) => l.type === 'exec-ok')) conn.memo.set(`exec-ok:${dir}`, true);
+    const cache = lines.find((l) => l.type === 'cache');
+    if (cache && Array.isArray(cache.missing)) {
+      for (const p of probe) {
+        if (cache.missing.includes(p.sha256)) conn.memo.set(absentKey(dir, p.sha256), true);
+        else conn.memo.delete(absentKey(dir, p.sha256));
+      }
+    }
+    // the script reached the helper: everything it hashed on the way matched
+    if (lines.some((l) => l.type === 'trusted')) for (const sha of hashed) conn.memo.set(verifiedKey(dir, sha), true);
   };
   const noexec = (lines: HelperLine[]) => {
     if (!lines.some((l) => l.type === 'noexec')) return false;
@@ -167,29 +298,38 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
     conn.memo.set(`remote-dir:${wanted}`, dir);
     return true;
   };
-  let { lines, res } = await run();
-  if (noexec(lines)) ({ lines, res } = await run());
+  let { lines, res, hashed } = await run();
+  if (noexec(lines)) ({ lines, res, hashed } = await run());
+  learn(lines, hashed);
   const need = lines.find((l) => l.type === 'need');
-  let uploadVia: HelperRun['uploadVia'] = null;
   if (need) {
     const missing = new Set(Array.isArray(need.missing) ? need.missing : []);
     if (typeof need.arch === 'string' && need.arch !== helper.arch) helper = helperBinary(need.arch);
+    const up = payloads.filter((p) => missing.has(p.sha256));
     const files = [
       ...(missing.has(helper.sha256) || need.arch !== (opts.arch ?? 'x86_64') ? [{ name: `helper-${helper.sha256}`, bytes: helper.bytes, mode: 0o700 }] : []),
-      ...payloads.filter((p) => missing.has(p.sha256)).map((p) => ({ name: p.sha256, bytes: p.bytes, mode: 0o600 })),
+      ...up.map((p) => ({ name: p.sha256, bytes: p.bytes, mode: 0o600 })),
     ];
-    uploadVia = await uploadFiles(conn, (src) => command('upload', src), tarFiles(files), exec);
-    ({ lines, res } = await run());
+    forgetVerified(conn);
+    uploadVia = await uploadFiles(conn, (src) => command('upload', src, false), tarFiles(files), exec);
+    for (const p of up) {
+      conn.memo.delete(absentKey(dir, p.sha256));
+      if (!pushed.includes(p)) pushed.push(p);
+    }
+    ({ lines, res, hashed } = await run());
+    learn(lines, hashed);
     if (lines.some((l) => l.type === 'need')) throw new AppError('helper-upload', `${host}: files are still missing after upload`);
   }
+  if (lines.some((l) => l.type === 'trusted')) tell();
   if (!lines.some((l) => l.type === 'result') && res.code !== 0) throw commandFailed(host, 'the helper', res);
-  return { lines, result: helperResult(lines, host, res.stderr.toString('utf8')), uploaded: uploadVia !== null, uploadVia, remoteDir: dir };
+  return { lines, result: helperResult(lines, host, res.stderr.toString('utf8')), uploaded: uploadVia !== null, uploadVia, pushed, remoteDir: dir };
 }
 
 /** Pushes one tar stream: over SFTP into a fresh file in /tmp when the host has an sftp-server
  * (the script, as root, unpacks and deletes it), else on the upload command's stdin. Either way
  * the script checks every file's sha256 against its name before moving it into place. */
 export async function uploadFiles(conn: SshConnection, command: (src: string) => string, tar: Buffer, exec: { timeoutMs?: number } = {}): Promise<'sftp' | 'exec'> {
+  forgetVerified(conn);
   const host = describe(conn.target);
   let via: 'sftp' | 'exec' = 'exec';
   let up: ExecResult | null = null;

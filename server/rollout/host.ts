@@ -1,5 +1,7 @@
-/** The per-host sequence: connect → facts → (reconcile) → plan → push → apply → checks → commit,
- * or rollback → verify rollback. Every step is recorded; the host ends in exactly one state. */
+/** The per-host sequence: connect → facts (with the package query for a packages bundle, and
+ * which payloads the host's cache lacks) → (reconcile) → plan → apply (the missing payloads on the
+ * same exec's stdin; recorded as a push step) → checks → commit, or rollback → verify rollback.
+ * Every step is recorded; the host ends in exactly one state. */
 import { randomBytes } from 'node:crypto';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
@@ -7,12 +9,13 @@ import type { Db } from '../db/index.ts';
 import { saveFacts } from '../db/hosts.ts';
 import { appliedByMachine } from '../db/runs.ts';
 import { errorInfo, isUnreachable } from '../errors.ts';
-import { queryPackages } from '../facts/packages.ts';
+import { factsArgs, packagesFromLines } from '../facts/packages.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
 import type { HelperLine } from '../helper/protocol.ts';
-import { payloadPath, runHelper, type Payload } from '../helper/remote.ts';
+import { payloadPath, runHelper, type HelperOptions, type Payload, type UploadVia } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import { packageNames, planHost, type HostAction, type RunKind } from '../plan/index.ts';
+import type { PackageHostState } from '../plan/packages.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
 import { describe, type ConnectOptions, type SshConnection } from '../ssh/connect.ts';
 import type { ConnectionPool } from '../ssh/pool.ts';
@@ -77,17 +80,45 @@ export class HostRun {
     this.ctx.rec.remoteStep(this.hostResultId, this.t.name, String(l.step), String(l.status), typeof l.detail === 'string' ? l.detail : null, l.blocking ? JSON.stringify(l.blocking) : null);
   }
 
-  helper(args: string[], opts: { payloads?: Payload[]; onLine?: Parameters<typeof runHelper>[2]['onLine'] } = {}) {
+  helper(args: string[], opts: Pick<HelperOptions, 'payloads' | 'onLine' | 'onPayloads'> = {}) {
     return runHelper(this.conn, args, { remoteDir: this.ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS, ...opts });
   }
 
-  readFacts(name = 'facts'): Promise<Facts> {
+  /** A step the controller saw happen inside another step's exec, recorded as it is seen. */
+  note(name: string, detail: string): void {
+    this.ctx.rec.remoteStep(this.hostResultId, this.t.name, name, 'ok', detail);
+  }
+
+  /** The push step of an apply: the payloads travel on the apply exec itself (its stdin) when
+   * the facts exec saw them absent, so this records what was sent, and how, as it is known. */
+  pushNote(payloads: Payload[], what: string): HelperOptions['onPayloads'] {
+    if (!payloads.length) return undefined;
+    return ({ pushed, via }) => {
+      const bytes = (ps: Payload[]) => ps.reduce((n, p) => n + p.bytes.length, 0).toLocaleString('en-US');
+      const cached = payloads.filter((p) => !pushed.includes(p));
+      const how: Record<UploadVia, string> = { stdin: "on the apply exec's stdin", sftp: 'over SFTP', exec: 'on an upload exec' };
+      const parts = [
+        ...(pushed.length ? [`${pushed.length} uploaded (${bytes(pushed)} bytes ${how[via ?? 'stdin']})`] : []),
+        ...(cached.length ? [`${cached.length} already cached (${bytes(cached)} bytes)`] : []),
+      ];
+      this.note('push', `${what}: ${parts.join(', ')}; sha256 checked on the host before use`);
+    };
+  }
+
+  /** Facts over one exec; with package names, the package query rides on it (`packages`). The
+   * first read also asks which of the bundle's payloads the host's cache lacks, so the apply exec
+   * can carry them. */
+  packages: PackageHostState | undefined;
+
+  readFacts(name = 'facts', packageNames: string[] = []): Promise<Facts> {
     return this.step(
       name,
       async () => {
-        const run = await runHelper(this.conn, ['facts'], { remoteDir: this.ctx.config.remoteDir, timeoutMs: 120_000 });
+        const probe = name === 'facts' ? [...this.ctx.payloads.values()] : [];
+        const run = await runHelper(this.conn, factsArgs(packageNames), { remoteDir: this.ctx.config.remoteDir, timeoutMs: 120_000, probe });
         const facts = validateFacts(run.result.facts, describe(this.conn.target));
         this.hostId = saveFacts(this.ctx.db, this.t.name, `${this.conn.target.host}:${this.conn.target.port}`, facts);
+        if (packageNames.length) this.packages = packagesFromLines(run.lines, packageNames, describe(this.conn.target));
         return facts;
       },
       (f) => ({ detail: `${f.hostname} ${f.uname.release} build ${f.kernel_build_id}; livepatches: ${f.livepatches.map((p) => `${p.name}(enabled=${p.enabled},transition=${p.transition})`).join(' ') || 'none'}` }),
@@ -100,7 +131,8 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
   ctx.rec.host(hostResultId, t.name, 'running');
   try {
     h.conn = await h.step('connect', () => ctx.pool.get(sshTarget(t)), (c) => ({ detail: describe(c.target) }));
-    let facts = await h.readFacts();
+    const names = ctx.kind === 'apply' ? packageNames(ctx.bundle) : [];
+    let facts = await h.readFacts('facts', names);
     const owner = ctx.machines.get(facts.machine_id);
     if (owner && owner !== t.name) return h.finish('skipped', `same machine as ${owner} (machine-id ${facts.machine_id}): patched once, under ${owner}`);
     ctx.machines.set(facts.machine_id, t.name);
@@ -109,10 +141,10 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
         detail: r.lines.filter((l) => l.type === 'reconcile').map((l) => `${String(l.op)}: ${String(l.from)} → rolled back`).join('; '),
       }));
       h.remoteSteps(r.lines);
-      facts = await h.readFacts();
+      facts = await h.readFacts('facts', names);
     }
-    const names = packageNames(ctx.bundle);
-    const packages = names.length && ctx.kind === 'apply' ? await h.step('packages', () => queryPackages(h.conn, names, ctx.config.remoteDir), (s) => ({ detail: s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ') })) : undefined;
+    // asked in the facts exec above (after any reconcile): recorded as its own step
+    const packages = names.length ? await h.step('packages', async () => h.packages!, (s) => ({ detail: `${s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ')} (queried in the facts exec)` })) : undefined;
     const plan = await h.step('plan', async () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions, packages ? { packages } : {}), (p) => ({ detail: describePlan(p) }));
     if (plan.action === 'already-applied') return h.finish('already-applied', null);
     if (plan.action === 'not-applicable' || plan.action === 'unreachable') return h.finish('not-applicable', plan.reason);

@@ -1,4 +1,4 @@
-/** Livepatch bundles on one host: push the module, apply with a verdict, or roll back; every
+/** Livepatch bundles on one host: apply with a verdict (the module pushed on the same exec), or roll back; every
  * rollback is confirmed by reading the host's facts again. */
 import type { BundleManifest } from '../bundles/index.ts';
 import { forgetPatch, recordPatch } from '../db/runs.ts';
@@ -19,9 +19,9 @@ export async function applyLivepatch(h: HostRun, m: Livepatch, plan: Extract<Hos
   if (!module) throw new AppError('internal', 'a livepatch plan without a module');
   const payload = h.ctx.payloads.get(module.file)!;
   const path = payloadPath(h.ctx.config.remoteDir, payload.sha256);
-  await h.step('push', () => h.helper(['facts'], { payloads: [payload] }), (r) => ({ detail: `${module.file} → ${path} (${r.uploaded ? 'uploaded' : 'already cached'})` }));
   const args = ['apply', ...opArgs(h, m), '--module', path, ...(m.livepatch.replace ? ['--replace'] : [])];
-  const v = await applyWithVerdict(h, args, [payload], m.checks, async () => h.conn);
+  // the module travels on the apply exec's stdin when the facts exec saw it absent
+  const v = await applyWithVerdict(h, args, [payload], m.checks, async () => h.conn, h.pushNote([payload], `${module.file} → ${path}`));
   if (v.error) {
     const info = errorInfo(v.error);
     if (info.code === 'transition-timeout' || info.code === 'verify-failed') return verifyRolledBack(h, m, info.message);

@@ -1,4 +1,4 @@
-/** Packages bundles on one host: push the .debs, apply with a verdict (the checks run over a
+/** Packages bundles on one host: apply with a verdict (the .debs pushed on the same exec) (the checks run over a
  * new SSH connection: an updated sshd must still accept logins), or roll back; every rollback is
  * confirmed by querying dpkg again. */
 import type { BundleManifest } from '../bundles/index.ts';
@@ -24,11 +24,11 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
     payloads.push(deb, ...(prev ? [payload(prev.file)] : []));
     specs.push('--deb', [d.name, d.version, payloadPath(dir, deb.sha256), ...(prev ? [payloadPath(dir, payload(prev.file).sha256)] : [])].join('='));
   }
-  await h.step('push', () => h.helper(['facts'], { payloads }), (r) => ({ detail: `${payloads.length} .deb file(s) (${r.uploaded ? 'uploaded' : 'already cached'})` }));
   let fresh = null as SshConnection | null;
   const checksOn = async () => (fresh ??= await h.step('reconnect', () => SshConnection.open(h.conn.target, h.ctx.connect), () => ({ detail: 'a new SSH connection for the checks' })));
   try {
-    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs], payloads, m.checks, checksOn);
+    // the .debs the facts exec saw absent travel on this exec's stdin; the push step records them
+    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs], payloads, m.checks, checksOn, h.pushNote(payloads, `${payloads.length} .deb file(s)`));
     const holders = v.lines.filter((l) => l.type === 'holder').map((l) => `pid ${String(l.pid)} (${String(l.comm)}): ${String(l.files).trim()}`);
     if (v.error) {
       const info = errorInfo(v.error);

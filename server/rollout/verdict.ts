@@ -1,7 +1,7 @@
 /** Applying with a verdict: the helper applies, verifies on the host, then waits on its stdin
  * while the controller runs the bundle's checks and answers `commit` or `rollback`. */
 import type { BundleCheck } from '../bundles/index.ts';
-import type { HelperRun, Payload } from '../helper/remote.ts';
+import type { HelperOptions, HelperRun, Payload } from '../helper/remote.ts';
 import type { SshConnection } from '../ssh/connect.ts';
 import { runChecks } from './checks.ts';
 import type { HostRun } from './host.ts';
@@ -16,7 +16,8 @@ export interface VerdictResult {
   lines: { type: string; [k: string]: unknown }[];
 }
 
-export async function applyWithVerdict(h: HostRun, args: string[], payloads: Payload[], checks: BundleCheck[], checksOn: () => Promise<SshConnection>): Promise<VerdictResult> {
+/** `onPayloads` sees the payloads in place (pushed on this exec, or cached) before the helper runs. */
+export async function applyWithVerdict(h: HostRun, args: string[], payloads: Payload[], checks: BundleCheck[], checksOn: () => Promise<SshConnection>, onPayloads?: HelperOptions['onPayloads']): Promise<VerdictResult> {
   let checkFailure: string | null = null;
   let verdict: Promise<void> = Promise.resolve();
   const lines: VerdictResult['lines'] = [];
@@ -24,6 +25,7 @@ export async function applyWithVerdict(h: HostRun, args: string[], payloads: Pay
     const run = await h.step('apply', () =>
       h.helper(args, {
         payloads,
+        ...(onPayloads ? { onPayloads } : {}),
         onLine: (line, channel) => {
           lines.push(line);
           if (line.type === 'step') h.remoteStep(line);

@@ -123,9 +123,14 @@ export class SshConnection {
   }
 
   /** Runs a command whose stdin stays open: `onStdout` sees output as it arrives, and the caller
-   * writes to the command and ends its input when it decides to. */
-  interact(command: string, onStdout: (chunk: Buffer, channel: Channel) => void, opts: Omit<ExecOptions, 'stdin'> = {}): Promise<ExecResult> {
-    return this.channels.add(async () => (await this.openChannel(command, { ...opts, onStdout })).done) as Promise<ExecResult>;
+   * writes to the command and ends its input when it decides to. `stdin`, when given, is written
+   * first (after sudo, with become), without ending the input. */
+  interact(command: string, onStdout: (chunk: Buffer, channel: Channel) => void, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.channels.add(async () => {
+      const ch = await this.openChannel(command, { ...opts, onStdout });
+      if (opts.stdin) ch.write(opts.stdin);
+      return ch.done;
+    }) as Promise<ExecResult>;
   }
 
   /** An SFTP session for `use`, or null when the host has no sftp-server. */
@@ -172,10 +177,17 @@ export class SshConnection {
     return new Promise((resolveOpen, rejectOpen) => {
       this.client.exec(wrapped?.command ?? command, (err, stream) => {
         if (err) return rejectOpen(new AppError('channel', `${host}: cannot open a session: ${err.message}`));
+        // input after the end (or after the command exited) is dropped, never an error
+        let ended = false;
         const channel: Channel = {
-          write: (data) => void stream.write(data),
-          end: (data) => void stream.end(data),
+          write: (data) => void (ended || stream.write(data)),
+          end: (data) => {
+            if (ended) return;
+            ended = true;
+            stream.end(data);
+          },
         };
+        stream.on('error', () => {});
         // with become, the caller gets the channel once sudo has let the command run
         let opened = !wrapped;
         let before = Buffer.alloc(0);
@@ -234,6 +246,7 @@ export class SshConnection {
             }
           });
           stream.on('close', (code: number | null, signal: string | null) => {
+            ended = true;
             if (!opened) return fail(becomeFailure(beforeErr.split(wrapped!.prompt).join(''), become!, host, code ?? null));
             finish(() => resolveExec({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal: signal ?? null }));
           });

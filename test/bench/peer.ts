@@ -24,6 +24,7 @@ import ssh2 from 'ssh2';
 import { labDown, labUp } from '../../server/lab/index.ts';
 import { writeLabBundle } from '../../server/lab/example-bundles.ts';
 import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
+import { SshConnection } from '../../server/ssh/connect.ts';
 import { loadKnownHosts } from '../../server/ssh/known-hosts.ts';
 import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
 import { interleave, median, table, writeResults, type BenchOptions, type Variant } from './common.ts';
@@ -152,6 +153,33 @@ function hostCpu(dir: string, lab: LabHost[]): number {
   return total;
 }
 
+/** Counts SshConnection.open calls and the channels opened on connections (exec, interact, SFTP)
+ * until stop(): the in-process fleetpatch run's SSH work, per host. */
+function countChannels(): { connections: number; channels: number; stop(): void } {
+  const proto = SshConnection.prototype as unknown as Record<'exec' | 'interact' | 'withSftp', (...a: unknown[]) => unknown>;
+  const saved = { exec: proto.exec, interact: proto.interact, withSftp: proto.withSftp, open: SshConnection.open };
+  const c = {
+    connections: 0,
+    channels: 0,
+    stop() {
+      Object.assign(proto, { exec: saved.exec, interact: saved.interact, withSftp: saved.withSftp });
+      SshConnection.open = saved.open;
+    },
+  };
+  for (const k of ['exec', 'interact', 'withSftp'] as const) {
+    const orig = saved[k];
+    proto[k] = function (this: unknown, ...a: unknown[]) {
+      c.channels++;
+      return orig.apply(this, a);
+    };
+  }
+  SshConnection.open = (...a: Parameters<typeof SshConnection.open>) => {
+    c.connections++;
+    return saved.open.apply(SshConnection, a);
+  };
+  return c;
+}
+
 export async function peerSuite(opts: BenchOptions): Promise<void> {
   const { hosts, forks, rounds } = opts;
   const dir = newLabDir();
@@ -177,8 +205,17 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
         if (out.trim() !== `install ok installed ${VERSION} audit-clean`) throw new Error(`bench: ${h.name} ended as ${JSON.stringify(out)}`);
       });
     const runIds: number[] = [];
+    /** SSH connections and channels (execs, SFTP sessions) fleetpatch opened, per host, per run. */
+    const channels: { connections: number; channels: number }[] = [];
     const fleetpatch = async () => {
-      const r = await cli(['run', '-i', inventory, '--bundle', bundle, '--config', config, '--forks', String(forks), '--json']);
+      const counts = countChannels();
+      let r: Awaited<ReturnType<typeof cli>>;
+      try {
+        r = await cli(['run', '-i', inventory, '--bundle', bundle, '--config', config, '--forks', String(forks), '--json']);
+      } finally {
+        counts.stop();
+      }
+      channels.push({ connections: counts.connections / hosts, channels: counts.channels / hosts });
       if (r.code !== 0) throw new Error(`bench: fleetpatch run exited ${r.code}: ${r.err} ${r.out.slice(0, 2000)}`);
       const res = JSON.parse(r.out) as { run: { id: number }; hosts: { state: string }[] };
       const notApplied = res.hosts.filter((x) => x.state !== 'applied');
@@ -250,7 +287,8 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     console.log(head);
     console.log(table(samples, hosts));
     console.log(`fleetpatch step medians per round (ms, median over hosts): ${JSON.stringify(stepTimes)}`);
-    console.log(`results: ${writeResults('peer', opts, samples, { stepTimes, debBytes: deb.length, ansible: execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0] })}`);
+    console.log(`fleetpatch SSH connections and channels per host, per run (warm-up first): ${JSON.stringify(channels)}`);
+    console.log(`results: ${writeResults('peer', opts, samples, { stepTimes, channels, debBytes: deb.length, ansible: execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0] })}`);
   } finally {
     await labDown(dir);
     rmSync(dir, { recursive: true, force: true });

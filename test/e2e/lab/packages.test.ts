@@ -74,11 +74,25 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
   });
 
   it('applies the good bundle on every host; a re-run is already-applied and uploads nothing', async () => {
-    const r = await run('run', 'pkg-good');
+    // a process on lab-01 keeps a file of fp-demo 1.0 open: the holders scan names it
+    const h1 = hosts[0]!;
+    const holder = spawn('ssh', ['-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-p', String(h1.port), `root@${h1.address}`, 'exec 3</opt/fp-demo/VERSION; echo held; exec sleep 60']);
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run('run', 'pkg-good');
+    } finally {
+      holder.kill();
+      ssh(dir, h1, 'pkill -x sleep || true');
+    }
     assert.equal(r.code, 0, JSON.stringify(r.hosts));
     assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('applied'));
+    assert.match(r.hosts.find((h) => h.inventoryName === 'lab-01')!.reason ?? '', /^warning: processes still use replaced files .*: pid \d+ \(sleep\): \/opt\/fp-demo\/VERSION$/);
+    assert.equal(r.hosts.find((h) => h.inventoryName === 'lab-02')!.reason, null);
     for (const h of hosts) assert.equal(ssh(dir, h, 'fp-demo'), 'fp-demo 1.1\n');
     const s = await steps(r.runId, 'lab-01');
+    assert.ok(s.some((x) => x.name === 'push' && x.status === 'ok' && /^1 \.deb file\(s\): 1 uploaded \([\d,]+ bytes on the apply exec's stdin\); sha256 checked on the host before use$/.test(x.detail ?? '')), JSON.stringify(s));
+    assert.ok(s.some((x) => x.name === 'packages' && x.status === 'ok' && /^fp-demo 1\.0/.test(x.detail ?? '')), JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'reconnect' && x.status === 'ok'), 'checks ran over a new SSH connection');
     assert.ok(s.some((x) => x.name === 'save-previous' && /fp-demo 1\.0: restorable from rebuilt/.test(x.detail ?? '')), JSON.stringify(s));
     const cache = () => hosts.map((h) => ssh(dir, h, 'ls -l --full-time /var/lib/fleetpatch/cache'));
