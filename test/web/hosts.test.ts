@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../server/config.ts';
 import { saveFacts } from '../../server/db/hosts.ts';
-import { insertHostResult, insertRun, recordPatch, updateHostResult } from '../../server/db/runs.ts';
+import { insertHostResult, insertRun, insertStep, recordPatch, updateHostResult } from '../../server/db/runs.ts';
 import type { Db } from '../../server/db/index.ts';
 import type { Fleet } from '../../server/web/fleet.ts';
 import { globAlternatives, globMatch } from '../../server/web/host-filter.ts';
@@ -261,6 +261,19 @@ describe('host page', () => {
     assert.equal(api.status, 404);
     assert.equal(((await api.json()) as { code: string }).code, 'not-found');
     assert.match(await (await app.request('/hosts', { headers: browser({ cookie }) })).text(), /<a href="\/hosts\/1">/);
+  });
+
+  it('the new pages carry the CSP and use no inline script, style or event handler', async () => {
+    const { app, db, hostA } = await webFixture();
+    insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date() });
+    const { cookie } = await login(app, 'viewer');
+    for (const path of ['/hosts?pattern=web*', '/hosts?pattern=%5B', '/hosts/rows?pattern=web*', '/hosts/1', '/runs/1', `/runs/1/hosts/${hostA.id}/steps`]) {
+      const res = await app.request(path, { headers: browser({ cookie }) });
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'; style-src 'self'/, path);
+      const html = await res.text();
+      assert.doesNotMatch(html, /\sstyle=|\son[a-z]+=|<script(?![^>]*\ssrc=)|<style/i, path);
+    }
   });
 
   it('needs a session: redirect for the page, 401 for the API', async () => {
