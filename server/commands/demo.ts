@@ -1,18 +1,29 @@
 /** `fleetpatch demo`: the product on a local lab fleet — start the lab (namespace hosts and
  * real-kernel VMs), gather its facts, plan the example livepatch bundle and roll it out to the VMs,
- * showing each command as an admin would type it. */
+ * showing each command as an admin would type it; then the web console on that lab, with an
+ * admin user whose random password is printed once (--no-serve stops after the CLI part). */
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { openDatabase } from '../db/index.ts';
+import { addUser, findUser, recordAudit } from '../db/users.ts';
 import { EXIT } from '../errors.ts';
 import { DEFAULT_LAB_DIR } from '../lab/index.ts';
 import { intOption } from './common.ts';
-import type { Command } from './types.ts';
+import type { Command, CommandContext } from './types.ts';
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'start a lab fleet, show its facts and livepatch its VMs (needs root)',
-  usage: 'fleetpatch demo [--hosts N] [--vms K] [--dir D]',
-  details: '  --hosts N   lab namespace hosts (default 5)\n  --vms K     lab VMs running Debian\'s kernel (default 2; 0 skips the livepatch part)\n  --dir D     lab directory (default .lab)',
-  options: { hosts: { type: 'string', short: 'n' }, vms: { type: 'string' }, dir: { type: 'string', short: 'd' } },
+  usage: 'fleetpatch demo [--hosts N] [--vms K] [--dir D] [--listen ADDR:PORT] [--no-serve]',
+  details: [
+    '  --hosts N           lab namespace hosts (default 5)',
+    "  --vms K             lab VMs running Debian's kernel (default 2; 0 skips the livepatch part)",
+    '  --dir D             lab directory (default .lab)',
+    '  --listen ADDR:PORT  where the web console listens (default 127.0.0.1:8080)',
+    '  --no-serve          stop after the command-line part (no web console)',
+  ].join('\n'),
+  options: { hosts: { type: 'string', short: 'n' }, vms: { type: 'string' }, dir: { type: 'string', short: 'd' }, listen: { type: 'string' }, 'no-serve': { type: 'boolean' } },
   async run(ctx) {
     const { main } = await import('../cli.ts');
     const dir = resolve((ctx.values.dir as string | undefined) ?? DEFAULT_LAB_DIR);
@@ -51,6 +62,26 @@ export const demoCommand: Command = {
         `  npx fleetpatch lab down --dir ${dir}`,
       ].join('\n'),
     );
-    return code;
+    if (ctx.values['no-serve'] === true) return code;
+    await demoUser(ctx, join(dir, 'fleetpatch.db'));
+    const listen = typeof ctx.values.listen === 'string' ? ctx.values.listen : '127.0.0.1:8080';
+    return step(['serve', '--listen', listen, '-i', inventory, '--bundles', join(dir, 'bundles')]);
   },
 };
+
+/** The demo's console user: `admin` with a random password, printed once, when it does not exist yet. */
+async function demoUser(ctx: CommandContext, database: string): Promise<void> {
+  const db = openDatabase(database);
+  try {
+    if (findUser(db, 'admin')) {
+      ctx.err('\nThe console user admin exists already (its password was printed when the demo created it);\nadd another with: FLEETPATCH_CONFIG=… npx fleetpatch user add NAME --role admin');
+      return;
+    }
+    const password = randomBytes(12).toString('base64url');
+    await addUser(db, 'admin', 'admin', password);
+    recordAudit(db, `cli:${userInfo().username}`, 'user-add', { user: 'admin', role: 'admin', by: 'demo' });
+    ctx.err(`\nWeb console user: admin   password: ${password}   (shown only now)`);
+  } finally {
+    db.$client.close();
+  }
+}
