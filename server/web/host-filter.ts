@@ -71,7 +71,7 @@ export function globMatch(glob: string, name: string): boolean {
 /** What a console user may not make the server do through an Ansible pattern: read a file
  * (`@file`), or run a regular expression that can backtrack for minutes and stall every request
  * (`~regex`, or globs with many `*`: the inventory matcher compiles them to RegExps). */
-function refuseCostly(pattern: string): void {
+export function refuseCostlyPattern(pattern: string): void {
   for (const term of splitHostPattern(pattern)) {
     const t = term.replace(/^[!&]/, '');
     const where = `pattern ${JSON.stringify(pattern)}: ${JSON.stringify(term)}`;
@@ -91,7 +91,7 @@ function select(fleet: Fleet, all: HostView[], pattern: string): HostView[] {
     if (!hosts.length) throw new AppError('pattern', `pattern ${JSON.stringify(pattern)} matches no known host name`);
     return hosts;
   }
-  refuseCostly(pattern);
+  refuseCostlyPattern(pattern);
   const inv = fleetInventory(fleet);
   const selected = new Set(selectHosts(inv, pattern).map((h) => h.name));
   const hosts = all.filter((h) => h.names.some((n) => selected.has(n)));
