@@ -4,7 +4,7 @@ import { openDatabase, type Db } from '../db/index.ts';
 import { getRun, runHostResults, type EventRow, type HostResultRow } from '../db/runs.ts';
 import { AppError } from '../errors.ts';
 import type { RunKind } from '../plan/index.ts';
-import { RETRY_STATES, executeRun, type RunRequest, type RunResult } from '../rollout/run.ts';
+import { retryStates, executeRun, type RunRequest, type RunResult } from '../rollout/run.ts';
 import { DEFAULT_STRATEGY, parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { bundleFrom } from './bundle.ts';
 import { configFrom, intOption, targetWithSources } from './common.ts';
@@ -120,7 +120,8 @@ function retryPattern(db: Db, runText: string, limit: unknown): string {
   if (limit !== undefined) throw new AppError('usage', '--retry-failed and --limit cannot be combined (use --limit @RETRY_FILE to narrow further)');
   const id = Number(runText);
   if (!Number.isInteger(id) || !getRun(db, id)) throw new AppError('usage', `--retry-failed: no run ${runText} in the database`);
-  const names = runHostResults(db, id).filter((h) => RETRY_STATES.has(h.state)).map((h) => h.inventoryName);
+  const retry = retryStates(getRun(db, id)!.kind);
+  const names = runHostResults(db, id).filter((h) => retry.has(h.state)).map((h) => h.inventoryName);
   if (!names.length) throw new AppError('pattern', `run ${id} has no failed or unreachable host to retry`);
   return names.join(',');
 }

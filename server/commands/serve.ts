@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { configFrom, INVENTORY_OPTIONS, inventoryOptionsFrom } from './common.ts';
 import { fleetInventory, type Fleet } from '../web/fleet.ts';
 import { RunManager } from '../web/launch.ts';
+import { validAllowedHost } from '../web/security.ts';
 import type { Command } from './types.ts';
 
 export function splitListen(listen: string): { hostname: string; port: number } {
@@ -18,10 +19,10 @@ export function splitListen(listen: string): { hostname: string; port: number } 
 }
 
 /** Binds the console; resolves with its URL once listening, and a close that ends open streams too. */
-export function startConsole(db: Db, listen: string, fleet?: Fleet): Promise<{ url: string; close: () => Promise<void> }> {
+export function startConsole(db: Db, listen: string, fleet?: Fleet, allowedHosts: string[] = []): Promise<{ url: string; close: () => Promise<void> }> {
   const { hostname, port } = splitListen(listen);
   const runs = fleet ? new RunManager(db, fleet) : undefined;
-  const app = createApp({ db, listen, ...(fleet ? { fleet } : {}), ...(runs ? { runs } : {}) });
+  const app = createApp({ db, listen, allowedHosts, ...(fleet ? { fleet } : {}), ...(runs ? { runs } : {}) });
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname, port }, (info) => {
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
@@ -57,10 +58,12 @@ export const serveCommand: Command = {
     '                      every request, so a git pull shows at once)',
     '  --bundles DIR       bundle library: each subdirectory holding a signed bundle is offered',
     '                      (only bundles signed by a trusted key can be run; no unsigned path)',
+    '  --allowed-host NAME[:PORT]  also answer to this Host header (repeatable): the name users',
+    '                      type when the console listens beyond loopback or sits behind a proxy',
     '  --vault-password-file F, --ansible-cfg F   as for the other inventory commands',
     'Users are added with `fleetpatch user add NAME --role viewer|operator|admin`.',
   ].join('\n'),
-  options: { listen: { type: 'string' }, db: { type: 'string' }, bundles: { type: 'string' }, ...INVENTORY_OPTIONS },
+  options: { listen: { type: 'string' }, db: { type: 'string' }, bundles: { type: 'string' }, 'allowed-host': { type: 'string', multiple: true }, ...INVENTORY_OPTIONS },
   async run(ctx) {
     const config = configFrom(ctx);
     const listen = typeof ctx.values.listen === 'string' ? ctx.values.listen : config.listen;
@@ -76,7 +79,10 @@ export const serveCommand: Command = {
         loadOptions: inventoryOptionsFrom(ctx),
       };
       if (fleet.inventories.length) fleetInventory(fleet); // a broken inventory fails the start, not the first page
-      const { url, close } = await startConsole(db, listen, fleet);
+      const extraHosts = (ctx.values['allowed-host'] as string[] | undefined) ?? [];
+      const bad = extraHosts.find((h) => !validAllowedHost(h));
+      if (bad !== undefined) throw new AppError('usage', `--allowed-host ${JSON.stringify(bad)}: expected NAME or NAME:PORT (a DNS name, IPv4 address or [IPv6])`);
+      const { url, close } = await startConsole(db, listen, fleet, extraHosts);
       ctx.out(ctx.json ? JSON.stringify({ ok: true, url }) : `fleetpatch web console on ${url} (Ctrl-C stops it)`);
       await new Promise<void>((resolve) => {
         const stop = () => {

@@ -54,8 +54,10 @@ export interface RunResult {
   retryFile: string | null;
 }
 
-/** Host states worth retrying. */
-export const RETRY_STATES = new Set(['failed', 'unreachable', 'rolled-back', 'rollback-failed']);
+/** Host states worth retrying after a run of this kind (a rolled-back host is a success of a rollback). */
+export function retryStates(kind: string): Set<string> {
+  return new Set(kind === 'rollback' ? ['failed', 'unreachable', 'rollback-failed'] : ['failed', 'unreachable', 'rolled-back', 'rollback-failed']);
+}
 
 /** Host states that leave the host where the run wanted it (DESIGN.md → CLI exit codes). */
 const DONE: Record<RunKind, Set<string>> = {
@@ -212,11 +214,12 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   rec.event('run', { state, ...(halted ? { reason: halted } : {}) });
   const exitCode = { cancelled: EXIT.cancelled, halted: EXIT.halted, succeeded: EXIT.ok, failed: EXIT.hostsFailed }[state];
   const hosts = runHostResults(db, run.id);
-  return { run: getRun(db, run.id)!, hosts, exitCode, retryFile: writeRetryFile(config.database, run.id, hosts) };
+  return { run: getRun(db, run.id)!, hosts, exitCode, retryFile: writeRetryFile(config.database, run.id, hosts, req.kind) };
 }
 
-function writeRetryFile(database: string, runId: number, hosts: HostResultRow[]): string | null {
-  const names = hosts.filter((h) => RETRY_STATES.has(h.state)).map((h) => h.inventoryName);
+function writeRetryFile(database: string, runId: number, hosts: HostResultRow[], kind: RunKind): string | null {
+  const retry = retryStates(kind);
+  const names = hosts.filter((h) => retry.has(h.state)).map((h) => h.inventoryName);
   if (!names.length || database === ':memory:') return null;
   const file = join(dirname(resolve(database)), 'retry', `run-${runId}.retry`);
   mkdirSync(dirname(file), { recursive: true });

@@ -38,6 +38,8 @@ export interface WebOptions {
   now?: () => Date;
   /** Inventories, bundle library and controller config; without it the console only reads. */
   fleet?: Fleet;
+  /** More Host names (NAME or NAME:PORT) this server answers to, beside the listen address and loopback. */
+  allowedHosts?: string[];
   /** Owner of the runs started here (default: a new one over db and fleet). */
   runs?: RunManager;
 }
@@ -89,7 +91,7 @@ export function createApp(opts: WebOptions): Hono<Env> {
   const limiter = opts.limiter ?? new LoginLimiter();
   const pollMs = opts.pollMs ?? 500;
   const fleet = opts.fleet ?? noFleet(defaultConfig(process.cwd()));
-  const hosts = allowedHosts(opts.listen);
+  const hosts = allowedHosts(opts.listen, opts.allowedHosts ?? []);
   const assets = loadAssets();
   dummyHash ??= hashPassword('not a password of anyone');
 

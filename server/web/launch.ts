@@ -11,6 +11,7 @@ import { packageNames, planCounts, planFleet, type HostPlan, type RunKind } from
 import { executeRun } from '../rollout/run.ts';
 import { DEFAULT_STRATEGY, formatWaves, parseWaves, type Strategy } from '../rollout/strategy.ts';
 import { fleetInventory, type Fleet } from './fleet.ts';
+import { MAX_PATTERN, refuseCostlyPattern } from './host-filter.ts';
 import { libraryBundle } from './library.ts';
 
 export interface PlanRequest {
@@ -43,7 +44,8 @@ export function planRequestFrom(v: Record<string, unknown>): PlanRequest {
   if (!bundle) throw new AppError('usage', 'field bundle: choose a bundle');
   const pattern = typeof v.pattern === 'string' && v.pattern.trim() ? v.pattern.trim() : '';
   if (!pattern) throw new AppError('usage', 'field pattern: give a host pattern (all for every host)');
-  if (pattern.length > 4096) throw new AppError('usage', 'field pattern: longer than 4096 characters');
+  if (pattern.length > MAX_PATTERN) throw new AppError('usage', `field pattern: longer than ${MAX_PATTERN} characters`);
+  refuseCostlyPattern(pattern); // no @file reads, no unbounded regular expressions from the web
   const kind = v.kind ?? 'apply';
   if (kind !== 'apply' && kind !== 'rollback') throw new AppError('usage', 'field kind: apply or rollback');
   return { bundle, pattern, kind };

@@ -3,14 +3,22 @@
 import type { MiddlewareHandler } from 'hono';
 
 /** Host header values this server answers to: the listen address and the loopback names, on the listen port. */
-export function allowedHosts(listen: string): Set<string> {
+export function allowedHosts(listen: string, extra: string[] = []): Set<string> {
   const at = listen.lastIndexOf(':');
   const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
   const port = listen.slice(at + 1);
   const names = new Set(['localhost', '127.0.0.1', '[::1]']);
   // a wildcard bind names no host: only the loopback names and explicitly configured ones are accepted
   if (host !== '0.0.0.0' && host !== '::' && host !== '') names.add(host.includes(':') ? `[${host}]` : host.toLowerCase());
-  return new Set([...names].map((n) => `${n}:${port}`));
+  const out = new Set([...names].map((n) => `${n}:${port}`));
+  // names the operator vouches for (a reverse proxy's, or the host's own on a non-loopback bind)
+  for (const e of extra) out.add((/:\d+$/.test(e) && !/^\[[^\]]*$/.test(e) ? e : `${e}:${port}`).toLowerCase());
+  return out;
+}
+
+/** `NAME` or `NAME:PORT` (NAME a DNS name, IPv4 address or [IPv6]); an AppError-free check for flags. */
+export function validAllowedHost(value: string): boolean {
+  return /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(value);
 }
 
 /** Refuses requests whose Host is not ours (421): a rebound DNS name must not reach the console. */

@@ -104,6 +104,9 @@ describe('plan preview', () => {
     assert.equal(none.status, 400);
     assert.equal(none.body.code, 'pattern');
     assert.match((await preview({ bundle: 'crit' })).body.message, /field pattern/);
+    assert.match((await preview({ bundle: 'crit', pattern: '~(a+)+$' })).body.message, /~regex terms are not allowed/);
+    assert.match((await preview({ bundle: 'crit', pattern: '@/etc/passwd' })).body.message, /@file terms are not allowed/);
+    assert.match((await preview({ bundle: 'crit', pattern: '*a*a*a*a*a*b' })).body.message, /at most 2 \*/);
     assert.match((await preview({ bundle: 'crit', pattern: 'all', kind: 'sideways' })).body.message, /field kind/);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { listAudit, sessionUser } from '../../server/db/users.ts';
-import { LoginLimiter } from '../../server/web/security.ts';
+import { LoginLimiter, validAllowedHost } from '../../server/web/security.ts';
 import { browser, form, HOST, login, PASSWORD, sessionCookie, webFixture } from './fixture.ts';
 
 const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit', '/bundles', '/runs/new', '/emergency/x'];
@@ -106,6 +106,17 @@ describe('Host header (DNS rebinding)', () => {
       assert.equal((await app.request('/login', { headers: { host } })).status, 421, host);
       assert.equal((await app.request('/login', { method: 'POST', headers: { host, origin: `http://${host}` }, body: form({ name: 'admin', password: PASSWORD }) })).status, 421, host);
     }
+  });
+
+  it('names given with --allowed-host are accepted, as Host and as Origin; nothing else is', async () => {
+    const { app } = await webFixture({ allowedHosts: ['console.example.org', 'proxy.example.org:443'] });
+    assert.equal((await app.request('/login', { headers: { host: 'console.example.org:8080' } })).status, 200);
+    assert.equal((await app.request('/login', { headers: { host: 'proxy.example.org:443' } })).status, 200);
+    assert.equal((await app.request('/login', { headers: { host: 'console.example.org:9999' } })).status, 421);
+    assert.equal((await app.request('/login', { headers: { host: 'other.example.org:8080' } })).status, 421);
+    const res = await app.request('/login', { method: 'POST', headers: { host: 'console.example.org:8080', origin: 'http://console.example.org:8080' }, body: form({ name: 'admin', password: PASSWORD }) });
+    assert.equal(res.status, 303);
+    assert.deepEqual(['console.example.org', 'a.b:8443', '10.0.0.5', '[::1]:80', 'evil;rm -rf', '', 'a b', 'x:99999999'].map(validAllowedHost), [true, true, true, true, false, false, false, false]);
   });
 
   it('the listen address and the loopback names on its port are accepted', async () => {
