@@ -4,8 +4,8 @@ import { listAudit, sessionUser } from '../../server/db/users.ts';
 import { LoginLimiter, validAllowedHost } from '../../server/web/security.ts';
 import { browser, form, HOST, login, PASSWORD, sessionCookie, webFixture } from './fixture.ts';
 
-const PAGES = ['/', '/hosts', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit', '/bundles', '/runs/new', '/emergency/x'];
-const JSON_GETS = ['/api/hosts', '/api/runs', '/api/runs/1', '/runs/1/events', '/api/bundles', '/api/audit'];
+const PAGES = ['/', '/hosts', '/hosts/1', '/hosts/rows', '/runs', '/runs/1', '/runs/1/hosts/1/steps', '/audit', '/bundles', '/runs/new', '/emergency/x'];
+const JSON_GETS = ['/api/hosts', '/api/hosts/1', '/api/runs', '/api/runs/1', '/runs/1/events', '/api/bundles', '/api/audit'];
 const POSTS = ['/logout', '/runs/1/cancel', '/runs/preview', '/runs', '/api/plan', '/api/runs', '/api/runs/1/cancel'];
 
 describe('without a session', () => {
