@@ -57,6 +57,9 @@ int reconcile_stale(json_t *j, long timeout_ms);
 int pkg_reconcile(json_t *j, const journal_entry *e);
 /* pkg.sh query NAME...: package and dpkg lines on stdout; 0, or non-zero with `why` set */
 int pkg_query(char **names, int n, char *why, size_t why_len);
+#define MAX_PKG_NAMES 64
+/* holders.c: processes still mapping or holding deleted files of these packages (holder lines) */
+void pkg_holders(json_t *j, char **names, int n);
 
 /* commands */
 int cmd_facts(json_t *j, int argc, char **argv);

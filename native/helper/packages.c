@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_DEBS 64
+#define MAX_DEBS MAX_PKG_NAMES
 #define PKG_PATCH "packages"
 
 /* Runs pkg.sh SUB ARGS, passing its JSON lines through; on failure copies its message to `why`. */
@@ -168,7 +168,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   if (journal_append(j, op, "installed", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
   if (run_pkg("verify", want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);
   step(j, "verify", "ok", "dpkg-query: every package at its version; dpkg --audit clean");
-  run_pkg("holders", names, n, why, sizeof why);
+  pkg_holders(j, names, n);
 
   char verdict[32];
   await_verdict(j, verdict, sizeof verdict);

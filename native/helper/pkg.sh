@@ -5,13 +5,22 @@
 set -u
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 sub=$1; shift
-esc() { printf '%s' "$1" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g'; }
+# JSON string content; plain printable text (names, versions, most details) without a process
+esc() {
+  case "$1" in
+    *[\\\"]*|*[![:print:]]*) printf '%s' "$1" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g';;
+    *) printf '%s' "$1";;
+  esac
+}
 line() { printf '{"fleetpatch":1,"type":"%s",%s}\n' "$1" "$2"; }
 die() { line pkg-error "\"message\":\"$(esc "$1")\""; exit 1; }
 
 installed_version() {
   s=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null) || return 1
-  case "$s" in "ii "*) echo "${s#ii  }" | sed 's/^ *//';; *) return 1;; esac
+  case "$s" in "ii "*) ;; *) return 1;; esac
+  s=${s#ii }
+  while :; do case "$s" in " "*) s=${s# };; *) break;; esac; done
+  printf '%s\n' "$s"
 }
 
 # Whether dpkg knows NAME in any state but not-installed (installed, half-installed, config-files…).
@@ -114,19 +123,6 @@ verify)
   audit=$(dpkg --audit 2>&1)
   [ -z "$audit" ] || die "dpkg --audit reports: $(printf '%s' "$audit" | head -n 5)"
   line verified "\"packages\":$#"
-  ;;
-holders)
-  # holders NAME...: processes still mapping or holding files of these packages that were replaced
-  files=$(mktemp) || exit 0
-  for name in "$@"; do dpkg-query -L "$name" 2>/dev/null | grep '^/'; done | sort -u > "$files"
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = "$$" ] && continue
-    hits=$( { awk '{ $1=$2=$3=$4=$5=""; sub(/^ +/, ""); print }' "$p/maps" 2>/dev/null; for fd in "$p"/fd/*; do readlink "$fd" 2>/dev/null; done; } |
-      grep ' (deleted)$' | sed 's/ (deleted)$//' | sort -u | grep -Fx -f "$files" | head -n 3 | tr '\n' ' ')
-    [ -n "$hits" ] && line holder "\"pid\":$pid,\"comm\":\"$(esc "$(cat "$p/comm" 2>/dev/null)")\",\"files\":\"$(esc "$hits")\""
-  done
-  rm -f "$files"
   ;;
 restore)
   # restore OPDIR: back to exactly the state recorded by save (absent → purged, else reinstalled)
