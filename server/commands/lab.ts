@@ -1,7 +1,7 @@
-/** `fleetpatch lab up|down|status|kill|start|slow`: the local fleet for demos and tests. */
+/** `fleetpatch lab up|down|status|kill|start|slow|cut|loss`: the local fleet for demos and tests. */
 import { resolve } from 'node:path';
 import { AppError, EXIT } from '../errors.ts';
-import { DEFAULT_LAB_DIR, LAB_PORT, labDown, labKill, labSlow, labStart, labStatus, labUp, parseRate, type HostStatus } from '../lab/index.ts';
+import { DEFAULT_LAB_DIR, LAB_PORT, labCut, labDown, labKill, labLoss, labSlow, labStart, labStatus, labUp, parseRate, type HostStatus } from '../lab/index.ts';
 import { MAX_VMS } from '../lab/vm.ts';
 import { intOption } from './common.ts';
 import { table } from './table.ts';
@@ -10,7 +10,7 @@ import type { Command } from './types.ts';
 export const labCommand: Command = {
   name: 'lab',
   summary: 'run a local lab fleet of real OpenSSH hosts and real-kernel VMs (needs root)',
-  usage: 'fleetpatch lab up [--hosts N] [--vms K] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST | slow HOST --rate RATE|--off',
+  usage: 'fleetpatch lab up [--hosts N] [--vms K] [--port P] [--dir D] | down [--purge] | status | kill HOST | start HOST | slow HOST --rate RATE|--off | cut HOST [--off] | loss HOST --percent P|--off',
   details: [
     '  up              start N namespace hosts (default 5) and K VMs (default 0), or reuse and',
     '                  grow the lab in D (running hosts and VMs are kept as they are)',
@@ -22,6 +22,11 @@ export const labCommand: Command = {
     '  slow HOST       shape the host\'s SSH traffic (both directions) to --rate RATE, a tc rate',
     '                  such as 64kbit, 1mbit or 100kbps (8kbit to 10gbit); --off: full speed',
     '                  again. Namespace hosts only; uses htb on lo (the kernel has no netem)',
+    '  cut HOST        drop every packet of the host\'s SSH traffic, both directions (a cut',
+    '                  cable: connections hang and time out); --off restores it',
+    '  loss HOST       drop --percent P (1-100) of the host\'s SSH packets at random, both',
+    '                  directions; --off: no loss. cut and loss are nftables rules (table inet',
+    '                  fleetpatch_lab); namespace hosts only. Delay is not possible: no netem',
     '  --dir D         lab directory (default .lab)',
     '  --port P        SSH port of every host and VM of a new lab (default 2222)',
     '',
@@ -41,6 +46,7 @@ export const labCommand: Command = {
     purge: { type: 'boolean' },
     rate: { type: 'string' },
     off: { type: 'boolean' },
+    percent: { type: 'string' },
   },
   async run(ctx) {
     const [action, host, ...extra] = ctx.positionals;
@@ -99,6 +105,22 @@ export const labCommand: Command = {
         );
         return EXIT.ok;
       }
+      case 'cut': {
+        const name = needHost();
+        const r = await labCut(dir, name, ctx.values.off !== true);
+        ctx.out(ctx.json ? JSON.stringify(r, null, 2) : r.cut ? `${name} cut off (SSH traffic to and from ${r.address}:${r.port} dropped).` : `${name} reconnected.`);
+        return EXIT.ok;
+      }
+      case 'loss': {
+        const name = needHost();
+        const percent = ctx.values.percent as string | undefined;
+        const off = ctx.values.off === true;
+        if ((percent === undefined) === !off) throw new AppError('usage', 'usage: fleetpatch lab loss HOST --percent P (1-100) | --off [--dir D]');
+        const p = off ? null : intOption('--percent', percent!, 1, 100);
+        const r = await labLoss(dir, name, p);
+        ctx.out(ctx.json ? JSON.stringify(r, null, 2) : r.loss !== null ? `${name} loses ${r.loss} % of its SSH packets (both directions).` : `${name} loses no packets.`);
+        return EXIT.ok;
+      }
       default:
         throw new AppError('usage', `unknown lab action ${JSON.stringify(action ?? '')}; usage: ${labCommand.usage}`);
     }
@@ -107,7 +129,15 @@ export const labCommand: Command = {
 
 function formatStatus(hosts: HostStatus[]): string {
   return table(
-    ['HOST', 'KIND', 'ADDRESS', 'STATE', 'PID', 'RATE'],
-    hosts.map((h) => [h.name, h.kind, `${h.address}:${h.port}`, h.running ? 'running' : 'stopped', h.pid === null ? '-' : String(h.pid), h.rate ?? '-']),
+    ['HOST', 'KIND', 'ADDRESS', 'STATE', 'PID', 'RATE', 'FAULT'],
+    hosts.map((h) => [
+      h.name,
+      h.kind,
+      `${h.address}:${h.port}`,
+      h.running ? 'running' : 'stopped',
+      h.pid === null ? '-' : String(h.pid),
+      h.rate ?? '-',
+      [...(h.cut ? ['cut'] : []), ...(h.loss !== null ? [`loss ${h.loss}%`] : [])].join(', ') || '-',
+    ]),
   );
 }

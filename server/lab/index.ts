@@ -8,10 +8,12 @@ import { buildExampleBundles } from './example-bundles.ts';
 import { buildExamplePackageBundles, installBaseline } from './example-packages.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
 import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
+import { hostFaults, labUnfaultAll } from './faults.ts';
 import { labUnshapeAll, slowedRates } from './shape.ts';
 import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
 
 export { labSlow, parseRate } from './shape.ts';
+export { labCut, labLoss } from './faults.ts';
 
 export const DEFAULT_LAB_DIR = '.lab';
 export const LAB_PORT = 2222;
@@ -27,6 +29,10 @@ export interface HostStatus extends LabHost {
   pid: number | null;
   /** The rate the host's SSH traffic is shaped to (`lab slow`), null at full speed. */
   rate: string | null;
+  /** The host's SSH traffic is dropped both ways (`lab cut`). */
+  cut: boolean;
+  /** Percentage of the host's SSH packets dropped at random (`lab loss`), null for none. */
+  loss: number | null;
 }
 
 function requireRoot(): void {
@@ -105,14 +111,15 @@ export function labStatus(dir: string): HostStatus[] {
   const labDir = resolve(dir);
   const state = requireState(labDir);
   const rates = slowedRates(labDir);
+  const faults = hostFaults(labDir);
   return [
     ...state.hosts.map((h): HostStatus => {
       const pid = runningPid(labDir, h.name);
-      return { ...h, kind: 'namespace', running: pid !== null, pid, rate: rates.get(h.name) ?? null };
+      return { ...h, kind: 'namespace', running: pid !== null, pid, rate: rates.get(h.name) ?? null, cut: faults.get(h.name)?.cut ?? false, loss: faults.get(h.name)?.loss ?? null };
     }),
     ...(state.vms ?? []).map((v): HostStatus => {
       const pid = vmPid(labDir, v.name);
-      return { ...v, kind: 'vm', running: pid !== null, pid, rate: null };
+      return { ...v, kind: 'vm', running: pid !== null, pid, rate: null, cut: false, loss: null };
     }),
   ];
 }
@@ -138,6 +145,8 @@ export async function labDown(dir: string, purge = false): Promise<void> {
   // the lab's classes and filters on lo (and the root qdisc once no lab uses it); before a purge,
   // which would delete the record of them
   await labUnshapeAll(labDir);
+  // the lab's nftables rules (lab cut, lab loss), and our table once no lab uses it
+  await labUnfaultAll(labDir);
   if (purge && existsSync(labDir)) rmSync(labDir, { recursive: true, force: true });
 }
 
