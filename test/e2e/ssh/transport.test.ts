@@ -5,7 +5,7 @@
  * error code produced for real. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -297,6 +297,29 @@ describe('SSH transport on real OpenSSH', { timeout: 180_000 }, () => {
       const run = await runHelper(c, ['facts'], { remoteDir: REMOTE, payloads: [good] });
       assert.equal(run.uploadVia, via);
       assert.equal(await out(c, ['cat', `${REMOTE}/cache/${good.sha256}`]), 'payload');
+      c.close();
+    }
+  });
+
+  it("sends a payload an earlier exec saw absent on the next exec's own stdin, through sudo -S too", async () => {
+    for (const [h, vars] of [
+      [lab.sudoPassword, { ansible_user: SUDO_USER, ansible_become: 'true', ansible_become_password: lab.password }],
+      [lab.rsa, {}],
+    ] as const) {
+      const c = await open(target(h, vars));
+      const bytes = randomBytes(150_000);
+      const p = { sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
+      const probe = await runHelper(c, ['facts'], { remoteDir: REMOTE, probe: [p], timeoutMs: 30_000 });
+      assert.equal(probe.pushed.length, 0);
+      const told: string[] = [];
+      // with onLine the helper's stdin stays open after the payload, as for a verdict
+      const run = await runHelper(c, ['reconcile'], { remoteDir: REMOTE, payloads: [p], timeoutMs: 30_000, onLine: () => {}, onPayloads: (x) => told.push(`${x.pushed.length} via ${x.via}`) });
+      assert.equal(run.result.outcome, 'reconciled');
+      assert.equal(run.uploadVia, 'stdin');
+      assert.deepEqual(told, ['1 via stdin']);
+      assert.equal(await out(c, ['sh', '-c', `stat -c %a ${REMOTE}/cache/${p.sha256}; sha256sum < ${REMOTE}/cache/${p.sha256}`]), `600\n${p.sha256}  -`);
+      const again = await runHelper(c, ['facts'], { remoteDir: REMOTE, payloads: [p], timeoutMs: 30_000 });
+      assert.equal(again.uploaded, false);
       c.close();
     }
   });
