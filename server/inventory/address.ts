@@ -100,8 +100,10 @@ export function expandHostnameRange(line: string): string[] {
   const hosts: string[] = [];
   for (const r of seq) {
     const name = `${head}${fill(r)}${tail}`;
-    if (name.includes('[')) hosts.push(...expandHostnameRange(name));
+    if (name.includes('[')) for (const h of expandHostnameRange(name)) hosts.push(h);
     else hosts.push(name);
+    // nested ranges multiply: bound the whole expansion, not only each bracket
+    if (hosts.length > 1_000_000) throw new AddressError(`host range ${JSON.stringify(`${head}[${nrange}]${tail}`.slice(0, 80))} expands to more than 1,000,000 hosts`);
   }
   return hosts;
 }

@@ -224,11 +224,12 @@ export class InventoryData {
     }
     for (const h of this.hosts.values()) hosts.set(h, Object.assign(new Host(h.name, h.source), { vars: Object.assign(newDict(), h.vars) }));
     for (const [g, c] of groups) {
-      c.hosts.push(...g.hosts.map((h) => hosts.get(h)!));
-      c.childGroups.push(...g.childGroups.map((x) => groups.get(x)!));
-      c.parentGroups.push(...g.parentGroups.map((x) => groups.get(x)!));
+      // loops, not spreads: a group may hold more hosts than the call stack has room for arguments
+      for (const h of g.hosts) c.hosts.push(hosts.get(h)!);
+      for (const x of g.childGroups) c.childGroups.push(groups.get(x)!);
+      for (const x of g.parentGroups) c.parentGroups.push(groups.get(x)!);
     }
-    for (const [h, c] of hosts) c.groups.push(...h.groups.map((g) => groups.get(g)!));
+    for (const [h, c] of hosts) for (const g of h.groups) c.groups.push(groups.get(g)!);
     Object.assign(copy, { groups: new Map([...groups.values()].map((g) => [g.name, g])), hosts: new Map([...hosts.values()].map((h) => [h.name, h])) });
     return copy;
   }

@@ -18,6 +18,10 @@ export class SourceError extends Error {
  * naming the first line that is not valid UTF-8. */
 export function decodeUtf8(bytes: Uint8Array, file: string): string {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  // A NUL is never meant in an inventory (Ansible would carry it into host names and ssh
+  // arguments): refused, naming its line. A deliberate difference from Ansible (docs/inventory.md).
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new SourceError('contains a NUL byte (binary data, not an inventory text)', file, countLines(bytes, nul));
   try {
     return decoder.decode(bytes);
   } catch {
@@ -36,4 +40,10 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
     }
     throw new SourceError('not valid UTF-8 text', file);
   }
+}
+
+function countLines(bytes: Uint8Array, upTo: number): number {
+  let line = 1;
+  for (let i = 0; i < upTo; i++) if (bytes[i] === 0x0a) line++;
+  return line;
 }

@@ -80,7 +80,7 @@ export function matchPattern(inv: InventoryData, pattern: string, cwd = process.
       hosts = hosts.filter((h) => keep.has(h));
     } else {
       const existing = new Set(hosts.map((h) => h.name));
-      hosts.push(...that.filter((h) => !existing.has(h.name)));
+      for (const h of that) if (!existing.has(h.name)) hosts.push(h);
     }
   }
   return { hosts: [...new Set(hosts)], warnings };
@@ -134,7 +134,7 @@ function enumerateMatches(inv: InventoryData, pattern: string): { hosts: Host[];
   const re = compile(pattern);
   const results: Host[] = [];
   const groups = [...inv.groups.keys()].filter((g) => re.test(g));
-  for (const g of groups) results.push(...inv.groups.get(g)!.getHosts());
+  for (const g of groups) for (const h of inv.groups.get(g)!.getHosts()) results.push(h); // no spread: a group may hold 100,000s of hosts
   if (!groups.length || pattern[0] === '~' || /[.?*[]/.test(pattern)) {
     for (const [name, h] of inv.hosts) if (re.test(name)) results.push(h);
   }

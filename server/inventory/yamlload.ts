@@ -51,7 +51,10 @@ export function loadYaml(text: string, where: string): Loaded {
     const e = doc.errors[0];
     // PyYAML names the line where it noticed the problem: the furthest position reported.
     const line = Math.max(0, ...doc.errors.flatMap((x) => (x.linePos ?? []).map((p) => p.line)));
-    if (e) throw new LoadError(`YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, line || null);
+    if (e) {
+      const text = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new LoadError(/Maximum call stack/.test(text) ? 'YAML nested too deeply to read (the parser ran out of stack)' : `YAML syntax error: ${text}`, line || null);
+    }
   }
   if (list.length > 1) throw new LoadError('expected a single document in the stream, but found another document', lineOf(lc, list[1]!.range[0]));
   if (list.length === 0 || list[0]!.contents === null) return null;

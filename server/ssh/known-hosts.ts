@@ -54,7 +54,7 @@ export function loadKnownHosts(files: string[]): KnownHosts {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new AppError('config', `cannot read known_hosts file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
-    entries.push(...parseKnownHosts(text, file));
+    for (const e of parseKnownHosts(text, file)) entries.push(e);
   }
   return new KnownHosts(entries, files);
 }
