@@ -48,6 +48,7 @@ describe('bundles page', () => {
     const { cookie } = await login(app, 'viewer');
     const html = await (await app.request('/bundles', { headers: browser({ cookie }) })).text();
     assert.match(html, /id="bundle-crit"[^]*critical[^]*CVE-2026-99002[^]*trusted \(key [0-9a-f]{16}\)/);
+    assert.match(html, /id="bundle-crit"[^]*1 OS matches<span class="hint"> \(package versions are checked by the plan\)/, "one known host (fixture facts: debian 12) and no OS restriction");
     assert.match(html, /Critical &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(html, /<script>alert/);
     assert.match(html, /id="bundle-unsigned"[^]*unsigned: refused/);

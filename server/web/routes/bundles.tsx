@@ -14,8 +14,16 @@ import type { Db } from '../../db/index.ts';
 function applicability(db: Db, e: LibraryEntry): Applicability {
   const m = e.manifest;
   if (!m) return { counts: null, note: '' };
-  if (m.kind !== 'livepatch') return { counts: null, note: 'decided by the plan (package versions are read from the hosts)' };
   const counts: Record<string, number> = {};
+  if (m.kind !== 'livepatch') {
+    // the OS is in the facts; installed versions are read from the hosts when planning
+    for (const h of listHosts(db)) {
+      const os = `${h.facts.os.id}:${h.facts.os.version_id}`;
+      const key = !m.packages.os.length || m.packages.os.includes(os) ? 'OS matches' : 'not-applicable (OS)';
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return { counts, note: '(package versions are checked by the plan)' };
+  }
   for (const h of listHosts(db)) {
     const a = planLivepatch(m, h.facts, appliedByMachine(db, h.machineId));
     counts[a.action] = (counts[a.action] ?? 0) + 1;
