@@ -171,6 +171,9 @@ export function sshBanner(host: LabHost): Promise<boolean> {
     sock.setTimeout(2000, () => done(false));
     sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
     sock.once('error', () => done(false));
+    // a dying sshd may accept and close without a byte: without this the promise would hang
+    // with no handle left (the test runner then reports a pending promise on an empty loop)
+    sock.once('close', () => done(false));
   });
 }
 
