@@ -7,7 +7,7 @@ import { run } from './exec.ts';
 import { buildExampleBundles } from './example-bundles.ts';
 import { buildExamplePackageBundles, installBaseline } from './example-packages.ts';
 import { labHost, readState, writeControllerFiles, writeState, type LabState } from './files.ts';
-import { bootHost, killHost, prepareHost, runningPid, waitForSsh, type LabHost } from './namespace-host.ts';
+import { bootHost, killHost, prepareHost, runningPid, sshBanner, waitForSsh, type LabHost } from './namespace-host.ts';
 import { hostFaults, labUnfaultAll } from './faults.ts';
 import { labUnshapeAll, slowedRates } from './shape.ts';
 import { bootVm, killVm, labKernel, labQemuPids, MAX_VMS, prepareVm, vmHost, vmPid, waitForVm } from './vm.ts';
@@ -99,6 +99,8 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
     }),
     ...state.hosts.map(async (h) => {
       if (runningPid(labDir, h.name) !== null) return;
+      // a banner before this host is booted is someone else's sshd: it would pass for this one
+      if (await sshBanner(h)) throw new AppError('lab', `${h.name}: ${h.address}:${h.port} already answers SSH (another lab, or an sshd of the machine); take this lab down or choose another --port`);
       bootHost(labDir, h);
       await waitForSsh(h, BOOT_TIMEOUT_MS, () => runningPid(labDir, h.name) !== null);
     }),

@@ -154,8 +154,9 @@ export function runningPid(labDir: string, name: string): number | null {
 export async function waitForSsh(host: LabHost, timeoutMs: number, alive: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    // alive first: a banner on a port another lab holds must not pass for this host's sshd
+    if (!alive()) throw new AppError('lab', `${host.name}: sshd exited during start-up (is ${host.address}:${host.port} taken by another lab? see its console.log)`);
     if (await sshBanner(host)) return;
-    if (!alive()) throw new AppError('lab', `${host.name}: sshd exited during start-up; see its console.log`);
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new AppError('lab', `${host.name}: sshd did not answer on ${host.address}:${host.port} within ${timeoutMs / 1000} s`);
