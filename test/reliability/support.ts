@@ -337,13 +337,14 @@ export function lastJournalLine(lab: Lab, h: LabHost): string {
 }
 
 /** Every file in the host's fleetpatch cache and helper directory is whole: its sha256 is its
- * name, and no temporary upload is left behind. Returns the problems. */
+ * name, and no temporary upload directory is left there. Returns the problems. */
 export function cacheProblems(lab: Lab, h: LabHost): string[] {
   const out = sh(lab, h, "cd /var/lib/fleetpatch 2>/dev/null || exit 0; for f in cache/* bin/*; do [ -e \"$f\" ] || continue; echo \"$f $(sha256sum < \"$f\" | cut -d' ' -f1)\"; done; ls -a cache bin . 2>/dev/null | grep -E '^\\.upload' || true; ls -a /tmp | grep -E '^\\.fleetpatch-upload' | sed 's/^/tmp:/' || true");
   const problems: string[] = [];
   for (const line of out.trim().split('\n').filter(Boolean)) {
-    if (line.startsWith('.upload') || line.startsWith('tmp:')) {
-      problems.push(`${h.name}: temporary upload left: ${line}`);
+    if (line.startsWith('tmp:')) continue; // /tmp: see tmpLeftovers
+    if (line.startsWith('.upload')) {
+      problems.push(`${h.name}: temporary upload left in /var/lib/fleetpatch: ${line}`);
       continue;
     }
     const [file, sum] = line.split(' ') as [string, string];
@@ -419,4 +420,9 @@ export async function resume(lab: Lab, id: number): Promise<number | null> {
  * resuming). */
 export async function markDead(lab: Lab): Promise<void> {
   await cli(['runs', '--config', lab.config, '--json']);
+}
+
+/** Partial SFTP upload files (/tmp/.fleetpatch-upload-*.tar) left on the host, with their sizes. */
+export function tmpLeftovers(lab: Lab, h: LabHost): string[] {
+  return sh(lab, h, 'for f in /tmp/.fleetpatch-upload-*; do [ -e "$f" ] && echo "$f $(stat -c %s "$f") bytes"; done; true').trim().split('\n').filter(Boolean);
 }
