@@ -36,6 +36,7 @@ export const demoCommand: Command = {
       ctx.err(`\n$ fleetpatch ${args.join(' ')}`);
       return main(args, { out: ctx.out, err: ctx.err });
     };
+    const lastVm = `vm-${String(vms).padStart(2, '0')}`;
     const lab = await step(['lab', 'up', '--hosts', String(hosts), '--vms', String(vms), '--dir', dir]);
     if (lab !== EXIT.ok) return lab;
     ctx.err(`\n$ export FLEETPATCH_CONFIG=${config}`);
@@ -55,7 +56,7 @@ export const demoCommand: Command = {
           ? [
               `  npx fleetpatch rollback -i ${inventory} --bundle ${good} --limit vms`,
               `  npx fleetpatch run -i ${inventory} --bundle ${join(dir, 'bundles/checkfail')} --limit vm-01   # rolled back by its failing check`,
-              `  npx fleetpatch lab kill vm-02 --dir ${dir}; npx fleetpatch lab start vm-02 --dir ${dir}; npx fleetpatch facts -i ${inventory}   # drift`,
+              `  npx fleetpatch lab kill ${lastVm} --dir ${dir}; npx fleetpatch lab start ${lastVm} --dir ${dir}; npx fleetpatch facts -i ${inventory}   # drift`,
             ]
           : []),
         '  npx fleetpatch runs; npx fleetpatch show 1',
