@@ -1,4 +1,5 @@
 /** Runs, host results, steps and events: written as they happen, read by anyone following. */
+import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, gt } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { events, hostPatches, hostResults, hosts, runs, steps } from './schema.ts';
@@ -32,8 +33,30 @@ export function updateStep(db: Db, id: number, values: Partial<typeof steps.$inf
   db.update(steps).set(values).where(eq(steps.id, id)).run();
 }
 
+/** Tells this process's live streams that a run has a new event ('event', runId), so a run this
+ * process executes reaches its pages at once; runs of other processes are found by polling. */
+export const runEvents = new EventEmitter().setMaxListeners(0);
+
 export function insertEvent(db: Db, values: typeof events.$inferInsert): EventRow {
-  return db.insert(events).values(values).returning().get();
+  const row = db.insert(events).values(values).returning().get();
+  runEvents.emit('event', row.runId);
+  return row;
+}
+
+/** Resolves when run `runId` gets an event in this process, or after `ms`, whichever is first. */
+export function nextRunEvent(runId: number, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      runEvents.off('event', onEvent);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const onEvent = (id: number) => id === runId && done();
+    const timer = setTimeout(done, ms);
+    runEvents.on('event', onEvent);
+    signal?.addEventListener('abort', done);
+  });
 }
 
 export function getRun(db: Db, id: number): RunRow | undefined {

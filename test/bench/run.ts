@@ -3,7 +3,9 @@
  * - facts: fleetpatch facts (cached helper, first contact) vs one OpenSSH `ssh` per host;
  * - peer: the package job (push a ≈200 KiB .deb, check its hash, `dpkg -i`, verify with
  *   dpkg-query) by fleetpatch, Ansible (defaults, and pipelining), one OpenSSH `ssh` per host with
- *   the file on stdin (the floor) and bare ssh2 (one exec with stdin).
+ *   the file on stdin (the floor) and bare ssh2 (one exec with stdin);
+ * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
+ *   change → row change latency, controller RSS, bytes per update).
  * `--only a,b` runs just the variants whose names contain one of the fragments (with the baseline).
  * Rounds are interleaved, medians printed with min–max, ratios taken within each round; JSON goes
  * to test/bench/results/ (git-ignored). */
@@ -11,13 +13,14 @@ import { parseArgs } from 'node:util';
 import type { BenchOptions } from './common.ts';
 import { factsSuite } from './facts.ts';
 import { peerSuite } from './peer.ts';
+import { webSuite } from './web.ts';
 
 const { values, positionals } = parseArgs({
-  options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' } },
+  options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' } },
   allowPositionals: true,
 });
-const suites: Record<string, (o: BenchOptions) => Promise<void>> = { facts: factsSuite, peer: peerSuite };
+const suites: Record<string, (o: BenchOptions & { browsers?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite };
 const suite = positionals[0] ?? 'facts';
 const run = suites[suite];
 if (!run) throw new Error(`unknown bench suite ${suite}; suites: ${Object.keys(suites).join(', ')}`);
-await run({ hosts: Number(values.hosts), forks: Number(values.forks), rounds: Number(values.rounds), ...(values.only ? { only: values.only } : {}) });
+await run({ hosts: Number(values.hosts), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), ...(values.only ? { only: values.only } : {}) });

@@ -2,7 +2,7 @@
 /** Runs: the list, the live run page with its SSE stream, a host's step log, cancel. */
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { eventsAfter, getRun, requestCancel } from '../../db/runs.ts';
+import { eventsAfter, getRun, nextRunEvent, requestCancel } from '../../db/runs.ts';
 import { recordAudit } from '../../db/users.ts';
 import { HostCells, ProgressView, RunPage, RunStatus, StepLog } from '../../../views/run.tsx';
 import { RunsPage } from '../../../views/runs.tsx';
@@ -62,7 +62,13 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
           return;
         }
         finishedSeen = finished;
-        await stream.sleep(finished ? 0 : pollMs);
+        if (finished) await stream.sleep(0);
+        else {
+          // woken at once by a run this process executes (then 20 ms to gather a burst); runs of
+          // other processes (the CLI) are found by the poll
+          await nextRunEvent(id, pollMs);
+          await stream.sleep(20);
+        }
       }
     });
   });

@@ -1,0 +1,151 @@
+/** Suite web: a run of the lab's `pkg-good` bundle (fp-demo 1.0 → 1.1) on every lab host, started
+ * through the console's JSON API (a per-user token) and watched live by `--browsers B` headless
+ * Chromium contexts (separate cookie jars, each logged in, each on the run page with its own SSE
+ * stream). Measured per round: run wall time; state change → row change latency (the row's state
+ * cell as a MutationObserver in each page sees it, minus the time the engine wrote that host event
+ * into the database: same machine, same clock), median and p95 over every host state change seen
+ * by every browser; peak RSS of the controller (this process serves the pages *and* runs the run);
+ * bytes per update (the run's whole event stream replayed once, divided by its events); controller
+ * CPU per host. Hosts are rolled back between rounds (unmeasured); after each round every host must
+ * have fp-demo 1.1 (over ssh), every host result `applied`, and every browser must have seen every
+ * host turn `applied`. */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startConsole } from '../../server/commands/serve.ts';
+import { loadConfig } from '../../server/config.ts';
+import { openDatabase } from '../../server/db/index.ts';
+import { eventsAfter, runHostResults } from '../../server/db/runs.ts';
+import { createToken } from '../../server/db/tokens.ts';
+import { addUser } from '../../server/db/users.ts';
+import { labDown, labUp } from '../../server/lab/index.ts';
+import { cli, freePort, labHosts, newLabDir, ssh } from '../support/lab.ts';
+import { cpu, median, type BenchOptions } from './common.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
+
+const PASSWORD = 'bench-password-123';
+const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))]!;
+
+/** Records, in the page, when each host row's state cell changes text (page clock = Date.now()). */
+const OBSERVE = `(() => {
+  window.__fpSeen = [];
+  const tbody = document.querySelector('#run-hosts tbody') || document.querySelector('#run-hosts');
+  // the states the page was rendered with are not changes it saw
+  for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) { const c = row.querySelector('td.state'); row.__fpLast = c ? c.textContent.trim() : ''; }
+  new MutationObserver(() => {
+    for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) {
+      const cell = row.querySelector('td.state');
+      const text = cell ? cell.textContent.trim() : '';
+      if (row.__fpLast !== text) { row.__fpLast = text; window.__fpSeen.push([row.id.slice(3), text, Date.now()]); }
+    }
+  }).observe(tbody, { subtree: true, childList: true, characterData: true });
+  return true;
+})()`;
+
+export async function webSuite(o: BenchOptions & { browsers?: number }): Promise<void> {
+  const browsers = o.browsers ?? 5;
+  const dir = newLabDir();
+  await labUp(dir, o.hosts, await freePort());
+  const configFile = join(dir, 'fleetpatch.json');
+  const inventory = join(dir, 'inventory.ini');
+  const facts = await cli(['facts', '-i', inventory, '--config', configFile]);
+  if (facts.code !== 0) throw new Error(facts.err);
+  const config = { ...loadConfig({ flags: { config: configFile } }), forks: o.forks };
+  const db = openDatabase(config.database);
+  const user = await addUser(db, 'bench', 'operator', PASSWORD);
+  const { token } = createToken(db, user, 'bench');
+  const web = await startConsole(db, `127.0.0.1:${await freePort()}`, { inventories: [inventory], bundlesDir: join(dir, 'bundles'), config, loadOptions: { ansibleCfg: null } });
+  const base = web.url.replace(/\/$/, '');
+  const api = async (path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<Record<string, unknown>>;
+  };
+  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const pages: Page[] = [];
+  for (let b = 0; b < browsers; b++) {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${base}/login`);
+    await page.fill('input[name=name]', 'bench');
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/hosts`);
+    pages.push(page);
+  }
+  const rows: Record<string, number | string>[] = [];
+  try {
+    for (let r = 0; r < o.rounds; r++) {
+      const back = await cli(['rollback', '-i', inventory, '--bundle', join(dir, 'bundles', 'pkg-good'), '--config', configFile, '--forks', String(o.forks)]);
+      if (back.code !== 0) throw new Error(`reset: ${back.err}`);
+      const plan = await api('/api/plan', { bundle: 'pkg-good', pattern: 'all' });
+      let peakRss = process.memoryUsage().rss;
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+      const c0 = cpu();
+      const t0 = performance.now();
+      const { run } = (await api('/api/runs', { bundle: 'pkg-good', pattern: 'all', sha256: plan.sha256, strategy: { waves: '100%', forks: String(o.forks) } })) as { run: number };
+      await Promise.all(pages.map(async (p) => {
+        await p.goto(`${base}/runs/${run}`);
+        await p.evaluate(OBSERVE);
+      }));
+      for (;;) {
+        const state = ((await api(`/api/runs/${run}`)).run as { state: string }).state;
+        if (state !== 'running') break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const wall = (performance.now() - t0) / 1000;
+      const c1 = cpu();
+      await new Promise((res) => setTimeout(res, 1500)); // the last events reach the pages
+      clearInterval(sampler);
+      // verify: the database and the hosts agree, and every browser saw every host turn applied
+      const results = runHostResults(db, run);
+      if (results.length !== o.hosts || results.some((h) => h.state !== 'applied')) throw new Error(`run ${run}: not every host applied: ${results.map((h) => h.state).join(',')}`);
+      for (const h of labHosts(dir)) if (ssh(dir, h, "dpkg-query -W -f='${Version}' fp-demo").trim() !== '1.1') throw new Error(`${h.name}: fp-demo is not 1.1`);
+      const events = eventsAfter(db, run, 0);
+      const written = new Map<string, number>(); // "hr:state" → when the engine wrote it
+      for (const e of events) if (e.type === 'host' && e.hostResultId !== null) written.set(`${e.hostResultId}:${(e.data as { state: string }).state}`, e.at.getTime());
+      const latencies: number[] = [];
+      const openedAt: number[] = [];
+      for (const p of pages) {
+        const seen = (await p.evaluate('window.__fpSeen')) as [string, string, number][];
+        openedAt.push(seen.length ? Math.min(...seen.map((s) => s[2])) : 0);
+        const applied = new Set(seen.filter((s) => s[1] === 'applied').map((s) => s[0]));
+        if (applied.size !== o.hosts) throw new Error(`a browser saw ${applied.size} of ${o.hosts} hosts turn applied`);
+        for (const [hr, state, t] of seen) {
+          const w = written.get(`${hr}:${state}`);
+          if (w !== undefined) latencies.push(t - w);
+        }
+      }
+      const stream = await fetch(`${base}/runs/${run}/events?after=0`, { headers: { cookie: (await pages[0]!.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } });
+      const bytes = (await stream.arrayBuffer()).byteLength;
+      const row = {
+        round: r + 1,
+        hosts: o.hosts,
+        browsers,
+        wallS: Number(wall.toFixed(2)),
+        latencyMedianMs: median(latencies),
+        latencyP95Ms: p95(latencies),
+        changesMeasured: latencies.length,
+        peakRssMB: Math.round(peakRss / 1048576),
+        bytesPerUpdate: Math.round(bytes / events.length),
+        controllerCpuMsPerHost: Number((((c1.self - c0.self + c1.children - c0.children) / o.hosts) * 1000).toFixed(1)),
+      };
+      rows.push(row);
+      console.error(`round ${r + 1}: ${JSON.stringify(row)}`);
+    }
+  } finally {
+    await browser.close();
+    await web.close();
+    db.$client.close();
+    await labDown(dir, true);
+  }
+  const keys = Object.keys(rows[0] ?? {});
+  console.log([`| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${keys.map((k) => r[k]).join(' | ')} |`)].join('\n'));
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `web-${o.hosts}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ suite: 'web', ...o, browsers, cores: cpus().length, node: process.version, chromium: execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim(), rows }, null, 2)}\n`);
+  console.error(`results: ${file}`);
+}
