@@ -106,4 +106,25 @@ describe('live run stream (SSE)', () => {
     // the progress re-rendered while connected: both hosts of wave 1, none finished yet
     assert.match(messages.find((m) => m.event === 'progress')?.data ?? '', /<tr id="wave-1"><td>1<\/td><td>2<\/td><td>0 of 2<\/td><td>0<\/td><\/tr>/);
   });
+
+  it('wakes at once for a run this process writes: an event arrives long before the (1 h) poll', { timeout: 20_000 }, async () => {
+    const { app, db, run, hostA, event } = await webFixture({ pollMs: 3_600_000 });
+    const { cookie } = await login(app, 'viewer');
+    const res = await app.request('/runs/1/events?after=0', { headers: browser({ cookie }) });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // the stream found no event and waits on its 1 h poll; then this process writes events
+    setTimeout(() => {
+      event(hostA.id);
+      updateRun(db, run.id, { state: 'failed', finishedAt: new Date() });
+      event(null, 'run');
+    }, 200);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.ok(parseSse(text).some((m) => m.event === 'end'), 'the stream saw the run finish without waiting for its poll');
+  });
 });
