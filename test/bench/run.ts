@@ -4,6 +4,8 @@
  * - peer: the package job (push a ≈200 KiB .deb, check its hash, `dpkg -i`, verify with
  *   dpkg-query) by fleetpatch, Ansible (defaults, and pipelining), one OpenSSH `ssh` per host with
  *   the file on stdin (the floor) and bare ssh2 (one exec with stdin);
+ * - inventory: `fleetpatch inventory --list` vs `ansible-inventory --list` on a generated N-host
+ *   inventory (same JSON required);
  * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
  *   change → row change latency, controller RSS, bytes per update).
  * `--only a,b` runs just the variants whose names contain one of the fragments (with the baseline).
@@ -14,12 +16,13 @@ import type { BenchOptions } from './common.ts';
 import { factsSuite } from './facts.ts';
 import { peerSuite } from './peer.ts';
 import { webSuite } from './web.ts';
+import { inventorySuite } from './inventory.ts';
 
 const { values, positionals } = parseArgs({
   options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' } },
   allowPositionals: true,
 });
-const suites: Record<string, (o: BenchOptions & { browsers?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite };
+const suites: Record<string, (o: BenchOptions & { browsers?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite };
 const suite = positionals[0] ?? 'facts';
 const run = suites[suite];
 if (!run) throw new Error(`unknown bench suite ${suite}; suites: ${Object.keys(suites).join(', ')}`);
