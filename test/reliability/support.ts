@@ -80,12 +80,14 @@ export const apply = (lab: Lab, name: string, ...extra: string[]) => fp(lab, 'ru
 export const rollback = (lab: Lab, name: string, ...extra: string[]) => fp(lab, 'rollback', '-i', lab.inventory, '--bundle', bundle(lab, name), ...extra);
 
 /** The CLI as a controller process of its own (so it can be SIGKILLed), stderr kept. */
-export function controller(lab: Lab, ...args: string[]): { p: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
-  const p = spawn('node', ['--import', 'tsx', 'server/main.ts', ...args, '--config', lab.config, '--json'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+export function controller(lab: Lab, ...args: string[]): { p: ChildProcess; exited: Promise<number | null>; stderr: () => string; stdout: () => string } {
+  const p = spawn('node', ['--import', 'tsx', 'server/main.ts', ...args, '--config', lab.config, '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const err: Buffer[] = [];
+  const out: Buffer[] = [];
   p.stderr!.on('data', (d: Buffer) => err.push(d));
+  p.stdout!.on('data', (d: Buffer) => out.push(d));
   const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
-  return { p, exited, stderr: () => Buffer.concat(err).toString('utf8') };
+  return { p, exited, stderr: () => Buffer.concat(err).toString('utf8'), stdout: () => Buffer.concat(out).toString('utf8') };
 }
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 60_000, what = 'condition'): Promise<void> {
