@@ -123,7 +123,7 @@ describe('reliability: the database on a full or read-only disk', { timeout: 900
           let code: number | null;
           try {
             await waitFor(() => existsInside(lab, h, '/run/fp-demo-at-fp-demo-1.1-postinst'), 90_000, 'lab-01 in its postinst');
-            if (mode === 'full') notes.push(`filled the tmpfs with ${fill(join(mnt, 'filler'))} bytes`);
+            if (mode === 'full') notes.push(`filled the file system with ${fill(join(mnt, 'filler'))} bytes`);
             else execFileSync('mount', ['-o', 'remount,abort', mnt]);
             sh(lab, h, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
             const exited = await Promise.race([c.exited.then(() => true), sleep(120_000).then(() => false)]);
