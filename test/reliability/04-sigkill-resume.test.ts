@@ -36,9 +36,15 @@ const maxRunId = (lab: Lab) => {
     return 0; // no database yet
   }
 };
-const runState = (lab: Lab, id: number) => dbState(lab.database).runs.find((r) => r.id === id)?.state;
+const runState = (lab: Lab, id: number) => {
+  try {
+    return dbState(lab.database).runs.find((r) => r.id === id)?.state;
+  } catch {
+    return undefined; // no database yet
+  }
+};
 
-export async function killAndResume(lab: Lab, kills: number, forks: number, random: () => number, minMs = 2_500, spanMs = 5_000): Promise<string[]> {
+export async function killAndResume(lab: Lab, kills: number, forks: number, random: () => number, minMs = 500, spanMs = 5_000): Promise<string[]> {
   const notes: string[] = [];
   let current: { id: number; kind: 'run' | 'rollback' } | null = null;
   let kind: 'run' | 'rollback' = 'run';
@@ -49,6 +55,13 @@ export async function killAndResume(lab: Lab, kills: number, forks: number, rand
     const c = current
       ? controller(lab, 'resume', String(current.id))
       : controller(lab, kind, '-i', lab.inventory, '--bundle', bundle(lab, 'pkg-good'), '--forks', String(forks), '--waves', '1,25%,100%');
+    // the random delay counts from when the controller is at work on the run (its row exists, or
+    // resume has taken it over): on a loaded machine node alone can take seconds to start
+    let exited = false;
+    void c.exited.then(() => (exited = true));
+    const atWork = () => exited || (current ? runState(lab, current.id) === 'running' : maxRunId(lab) > before);
+    const t0 = Date.now();
+    while (!atWork() && Date.now() - t0 < 120_000) await sleep(100);
     const delay = Math.round(minMs + random() * spanMs);
     const exitedFirst = await Promise.race([c.exited.then(() => true), sleep(delay).then(() => false)]);
     if (!exitedFirst) {
@@ -61,7 +74,7 @@ export async function killAndResume(lab: Lab, kills: number, forks: number, rand
       if (id > before) current = { id, kind };
     }
     const state = current ? runState(lab, current.id) : undefined;
-    notes.push(`${exitedFirst ? 'finished before the kill' : `kill ${done} after ${(delay / 1000).toFixed(1)} s`}: ${current ? `${current.kind} ${current.id} ${state}` : 'no run created yet'}${exitedFirst ? ` (exit ${await c.exited}${c.stderr() ? `: ${c.stderr().trim().split('\n').pop()}` : ''})` : ''}`);
+    notes.push(`${exitedFirst ? 'finished before the kill' : `kill ${done} ${(delay / 1000).toFixed(1)} s into its work`}: ${current ? `${current.kind} ${current.id} ${state}` : 'no run created yet'}${exitedFirst ? ` (exit ${await c.exited}${c.stderr() ? `: ${c.stderr().trim().split('\n').pop()}` : ''})` : ''}`);
     if (current && state && FINAL.has(state)) {
       // finished: the next kills hit a run the other way
       kind = current.kind === 'run' ? 'rollback' : 'run';
@@ -92,7 +105,7 @@ describe(`reliability: controller SIGKILLed ${KILLS} times, resumed each time ($
   it(`SIGKILL × ${KILLS} at random points, resume each time`, async () => {
     const random = rng(SEED);
     const v = await fault(FULL ? '4b' : '4a', `controller SIGKILLed ×${KILLS}, resumed (${HOSTS} hosts${FULL ? ', full scale' : ''})`, `all ${HOSTS}`, null, lab, async () => {
-      const notes = await killAndResume(lab, KILLS, FORKS, random, FULL ? 4_000 : 2_500, FULL ? 12_000 : 5_000);
+      const notes = await killAndResume(lab, KILLS, FORKS, random, 500, FULL ? 10_000 : 5_000);
       return [`seed ${SEED}`, ...notes];
     });
     for (const [name, s] of Object.entries(v.states)) assert.match(s, /^(applied|already-applied|rolled-back|not-applicable) /, `${name} ends applied or rolled back: ${s}`);
