@@ -34,7 +34,8 @@ const OBSERVE = `(() => {
   window.__fpSeen = [];
   const tbody = document.querySelector('#run-hosts tbody') || document.querySelector('#run-hosts');
   // the states the page was rendered with are not changes it saw
-  for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) { const c = row.querySelector('td.state'); row.__fpLast = c ? c.textContent.trim() : ''; }
+  window.__fpInitial = [];
+  for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) { const c = row.querySelector('td.state'); row.__fpLast = c ? c.textContent.trim() : ''; window.__fpInitial.push([row.id.slice(3), row.__fpLast]); }
   new MutationObserver(() => {
     for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) {
       const cell = row.querySelector('td.state');
@@ -87,7 +88,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number }): Promise
       const t0 = performance.now();
       const { run } = (await api('/api/runs', { bundle: 'pkg-good', pattern: 'all', sha256: plan.sha256, strategy: { waves: '100%', forks: String(o.forks) } })) as { run: number };
       await Promise.all(pages.map(async (p) => {
-        await p.goto(`${base}/runs/${run}`);
+        await p.goto(`${base}/runs/${run}`, { timeout: 180_000 });
         await p.evaluate(OBSERVE);
       }));
       for (;;) {
@@ -111,7 +112,8 @@ export async function webSuite(o: BenchOptions & { browsers?: number }): Promise
       for (const p of pages) {
         const seen = (await p.evaluate('window.__fpSeen')) as [string, string, number][];
         openedAt.push(seen.length ? Math.min(...seen.map((s) => s[2])) : 0);
-        const applied = new Set(seen.filter((s) => s[1] === 'applied').map((s) => s[0]));
+        const initial = (await p.evaluate('window.__fpInitial')) as [string, string][];
+        const applied = new Set([...initial, ...seen].filter((s) => s[1] === 'applied').map((s) => s[0]));
         if (applied.size !== o.hosts) throw new Error(`a browser saw ${applied.size} of ${o.hosts} hosts turn applied`);
         for (const [hr, state, t] of seen) {
           const w = written.get(`${hr}:${state}`);

@@ -9,7 +9,17 @@ import { RunsPage } from '../../../views/runs.tsx';
 import { viewerOf, type Deps, type Env } from '../context.ts';
 import { hostResultIn, hostResultView, isFinished, runProgressOf, runSummary, runsView, runView } from '../data.ts';
 
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
+  if (cache.has(key)) return;
+  cache.set(key, value);
+  if (cache.size > 20_000) cache.delete(cache.keys().next().value as K);
+}
+
 export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void {
+  /** Renders shared by every stream of this app: event id → the row it re-rendered; run:event →
+   * the progress after it. Bounded; an evicted entry is just rendered again. */
+  const rendered = new Map<number, { name: string; html: string }>();
+  const progressRendered = new Map<string, string>();
   app.get('/runs', need('viewer'), (c) => c.html(<RunsPage viewer={viewerOf(c)} runs={runsView(db)} />));
   app.get('/runs/:id{[0-9]+}', need('viewer'), (c) => {
     const view = runView(db, Number(c.req.param('id')));
@@ -46,15 +56,27 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
       while (!stream.aborted) {
         const finished = isFinished(getRun(db, id)?.state ?? 'gone');
         const batch = eventsAfter(db, id, last);
+        // every event is sent (resume needs each id), but a row is rendered once per batch, and
+        // once for all the streams following the run (they share `rendered`)
+        const inBatch = new Map<number | null, { name: string; html: string }>();
         for (const e of batch) {
-          const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
-          const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
-          await stream.writeSSE({ id: String(e.id), event: hr ? `host-${hr.id}` : 'run', data: html });
+          let out = rendered.get(e.id) ?? inBatch.get(e.hostResultId);
+          if (!out) {
+            const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
+            const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
+            out = { name: hr ? `host-${hr.id}` : 'run', html };
+            inBatch.set(e.hostResultId, out);
+          }
+          remember(rendered, e.id, out);
+          await stream.writeSSE({ id: String(e.id), event: out.name, data: out.html });
           last = e.id;
         }
         if (batch.length) {
-          const run = getRun(db, id);
-          if (run) await stream.writeSSE({ event: 'progress', data: await (<ProgressView p={runProgressOf(db, run)} />).toString() });
+          const key = `${id}:${last}`;
+          let html = progressRendered.get(key);
+          const run = html === undefined ? getRun(db, id) : undefined;
+          if (run) remember(progressRendered, key, (html = await (<ProgressView p={runProgressOf(db, run)} />).toString()));
+          if (html !== undefined) await stream.writeSSE({ event: 'progress', data: html });
         }
         // one more pass after the run is seen finished: its last events may land just after its state
         if (finished && finishedSeen) {
