@@ -1,6 +1,6 @@
 /** Runs, host results, steps and events: written as they happen, read by anyone following. */
 import { EventEmitter } from 'node:events';
-import { and, asc, desc, eq, gt } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { events, hostPatches, hostResults, hosts, runs, steps } from './schema.ts';
 
@@ -31,6 +31,18 @@ export function insertStep(db: Db, values: typeof steps.$inferInsert): StepRow {
 
 export function updateStep(db: Db, id: number, values: Partial<typeof steps.$inferInsert>): void {
   db.update(steps).set(values).where(eq(steps.id, id)).run();
+}
+
+/** Marks the steps of a run still `running` as `interrupted` (their controller died, or their
+ * host went away mid-step): a finished run has no step that looks in progress. Returns how many. */
+export function closeOpenSteps(db: Db, runId: number, why: string, at = new Date()): number {
+  const ids = db.select({ id: hostResults.id }).from(hostResults).where(eq(hostResults.runId, runId)).all().map((r) => r.id);
+  if (!ids.length) return 0;
+  return db
+    .update(steps)
+    .set({ status: 'interrupted', detail: why, finishedAt: at })
+    .where(and(eq(steps.status, 'running'), inArray(steps.hostResultId, ids)))
+    .run().changes;
 }
 
 /** Tells this process's live streams that a run has a new event ('event', runId), so a run this

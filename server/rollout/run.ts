@@ -12,7 +12,7 @@ import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { recordAudit } from '../db/users.ts';
-import { busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
+import { closeOpenSteps, busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
@@ -97,7 +97,10 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
       ...owner,
       createdAt: new Date(),
     });
-  if (req.resume) updateRun(db, run.id, { state: 'running', ...owner });
+  if (req.resume) {
+    updateRun(db, run.id, { state: 'running', ...owner });
+    closeOpenSteps(db, run.id, 'the controller executing this step died; the run was resumed and each host reconciled');
+  }
   recordAudit(db, req.actor ?? `cli:${userInfo().username}`, req.resume ? 'run-resume' : 'run-start', {
     run: run.id,
     kind: req.kind,
@@ -127,8 +130,14 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const pool = new ConnectionPool(connect);
   let cancelRequested = false;
   const heartbeat = setInterval(() => {
-    updateRun(db, run.id, { heartbeatAt: new Date() });
-    cancelRequested ||= Boolean(getRun(db, run.id)?.cancelRequestedAt);
+    try {
+      updateRun(db, run.id, { heartbeatAt: new Date() });
+      cancelRequested ||= Boolean(getRun(db, run.id)?.cancelRequestedAt);
+    } catch (err) {
+      // the database stopped taking writes (disk full, read-only): hosts in flight go on and the
+      // next step write fails the run with a clear error; this timer must not crash the process
+      process.stderr.write(`fleetpatch: run ${run.id}: cannot record the heartbeat: ${(err as Error).message}\n`);
+    }
   }, HEARTBEAT_MS);
   const isCancelled = () => cancelRequested || (req.cancelled?.() ?? false);
   const ctx: HostContext = { db, config, pool, connect, rec, bundle, kind: req.kind, check: strategy.check, planOptions: req.planOptions ?? {}, machines: new Map(), payloads };
@@ -210,6 +219,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const cancelled = !halted && isCancelled();
   const ok = rows.every((r) => DONE[req.kind].has(outcomes.get(r.id)?.state ?? 'pending') || (strategy.check && outcomes.get(r.id)?.state === 'not-applicable'));
   const state = cancelled ? 'cancelled' : halted ? 'halted' : ok ? 'succeeded' : 'failed';
+  closeOpenSteps(db, run.id, 'never finished: its host or connection went away mid-step');
   updateRun(db, run.id, { state, haltReason: halted, finishedAt: new Date(), heartbeatAt: new Date() });
   rec.event('run', { state, ...(halted ? { reason: halted } : {}) });
   const exitCode = { cancelled: EXIT.cancelled, halted: EXIT.halted, succeeded: EXIT.ok, failed: EXIT.hostsFailed }[state];

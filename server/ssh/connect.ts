@@ -139,8 +139,16 @@ export class SshConnection {
       if (this.closedError) throw this.closedError;
       const sftp = await new Promise<ssh2.SFTPWrapper | null>((resolve) => this.client.sftp((err, s) => resolve(err ? null : s)));
       if (!sftp) return null;
+      // ssh2 drops an SFTP request on a channel that died (a write then never calls back): the
+      // session's or the connection's end fails the transfer instead of leaving it pending forever
+      const lost = new Promise<never>((_, reject) => {
+        const fail = (what: string) => () => reject(this.closedError ?? new AppError('channel', `${describe(this.target)}: ${what} during an SFTP transfer`));
+        this.onClose(fail('connection closed'));
+        sftp.once('close', fail('SFTP session closed'));
+      });
+      lost.catch(() => undefined); // settled after a successful transfer too: not an error then
       try {
-        return { value: await use(sftp) };
+        return { value: await Promise.race([use(sftp), lost]) };
       } finally {
         sftp.end();
       }
