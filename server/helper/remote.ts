@@ -84,6 +84,11 @@ if [ -n "$levels" ]; then
   fi
 fi
 fresh=
+# into DIR under NAME, never partly: a move across file systems copies, so it goes to a temporary
+# name in DIR first; only the rename within DIR (atomic) gives it its final name
+place() {
+  mv -f "$1" "$2/.$3.part" && mv -f "$2/.$3.part" "$2/$3" || { rm -f "$2/.$3.part"; return 1; }
+}
 unpack() {
   tmp=$(mktemp -d "$d/.upload.XXXXXX") || fail helper-upload "cannot create a temporary directory in $d (disk full?)"
   case "$src" in
@@ -96,8 +101,8 @@ unpack() {
     name=${D}{f##*/}
     got=$(sha256sum < "$f") || got=
     got=${D}{got%% *}
-    if [ "$name" = "helper-$got" ]; then chmod 700 "$f" && mv -f "$f" "$d/bin/$name"
-    elif [ "$name" = "$got" ]; then chmod 600 "$f" && mv -f "$f" "$d/cache/$name"
+    if [ "$name" = "helper-$got" ]; then chmod 700 "$f" && place "$f" "$d/bin" "$name"
+    elif [ "$name" = "$got" ]; then chmod 600 "$f" && place "$f" "$d/cache" "$name"
     else rm -rf "$tmp"; fail helper-upload "uploaded file $name has sha256 $got: corrupted in transit"; fi || { rm -rf "$tmp"; fail helper-upload "cannot install $name"; }
     fresh="$fresh $got"; n=$((n + 1))
   done
