@@ -91,6 +91,6 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     if (json) io.out(JSON.stringify({ ok: false, error: info }));
     else io.err(`fleetpatch: ${info.code === 'internal' ? 'internal error: ' : ''}${info.message}`);
     if (info.code === 'internal' && process.env.FLEETPATCH_DEBUG) io.err(String((err as Error).stack));
-    return err instanceof AppError ? exitCodeFor(err.code) : EXIT.hostsFailed;
+    return info.code === 'internal' ? EXIT.hostsFailed : exitCodeFor(info.code);
   }
 }

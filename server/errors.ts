@@ -98,7 +98,20 @@ export function isUnreachable(code: ErrorCode): boolean {
 }
 
 /** Any thrown value as {code, message}, for JSON output and storage. */
+/** SQLite's result codes a full, broken or read-only disk gives, and what to tell the admin. */
+const SQLITE_DISK: Record<string, string> = {
+  SQLITE_FULL: 'the disk holding the database is full',
+  SQLITE_IOERR: 'the disk holding the database failed to read or write',
+  SQLITE_READONLY: 'the database is read-only (its disk or file is not writable)',
+  SQLITE_CANTOPEN: 'the database file cannot be opened',
+};
+
 export function errorInfo(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof AppError) return { code: err.code, message: err.message };
+  const sqlite = (err as { code?: unknown } | null)?.code;
+  if (typeof sqlite === 'string') {
+    const what = Object.entries(SQLITE_DISK).find(([k]) => sqlite.startsWith(k))?.[1];
+    if (what) return { code: 'database', message: `${what} (${sqlite}: ${(err as Error).message}); nothing more was recorded — free space or make it writable, then \`fleetpatch resume RUN\` finishes an unfinished run` };
+  }
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
