@@ -7,8 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SKIP, bundle, controller, dbState, fault, markDead, sleep, startLab, stopLab, type Lab } from './support.ts';
 
-/** Found by this suite (see the report). */
-export const STALE_STEPS = 'bug: the steps a SIGKILLed controller had in flight stay `running` in the database after resume finishes the run';
 
 const FULL = process.env.FP_RELIABILITY_SCALE === 'full';
 const HOSTS = FULL ? 50 : 8;
@@ -111,7 +109,7 @@ describe(`reliability: controller SIGKILLed ${KILLS} times, resumed each time ($
     for (const [name, s] of Object.entries(v.states)) assert.match(s, /^(applied|already-applied|rolled-back|not-applicable) /, `${name} ends applied or rolled back: ${s}`);
   });
 
-  it('no step record is left running once every run is finished', { todo: STALE_STEPS }, () => {
+  it('no step record is left running once every run is finished', () => {
     const s = dbState(lab.database);
     const finished = new Set(s.runs.filter((r) => FINAL.has(r.state)).map((r) => r.id));
     assert.deepEqual(s.runningSteps.filter((x) => finished.has(x.run_id)), [], 'steps of finished runs still marked running');
