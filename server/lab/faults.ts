@@ -14,8 +14,9 @@
  * exactly the rules of this lab (by handle) and the table is deleted once it holds no rule of any
  * lab. What a lab installed is also kept in D/faults.json (for `lab status`). Changes are
  * serialised between processes by a lock file. Every nft call is argv-only (execFile). */
+import { machineLockFile, withMachineLock } from './machine-lock.ts';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import { run } from './exec.ts';
@@ -25,8 +26,7 @@ export const FAULTS_FILE = 'faults.json';
 export const NFT_FAMILY = 'inet';
 export const NFT_TABLE = 'fleetpatch_lab';
 export const NFT_CHAIN = 'input';
-const LOCK_FILE = existsSync('/run/lock') ? '/run/lock/fleetpatch-lab-faults.lock' : '/tmp/fleetpatch-lab-faults.lock';
-const LOCK_TIMEOUT_MS = 30_000;
+const LOCK_FILE = machineLockFile('faults');
 
 export interface HostFaults {
   address: string;
@@ -137,49 +137,6 @@ async function addRules(labDir: string, name: string, h: { address: string; port
   await nft(['add', 'rule', NFT_FAMILY, NFT_TABLE, NFT_CHAIN, 'ip', 'saddr', h.address, 'tcp', 'sport', port, ...match, 'counter', 'drop', ...note]);
 }
 
-/** Runs `fn` holding the machine-wide lock on the lab's nft table. */
-async function withFaultsLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
-  for (;;) {
-    let fd: number | null = null;
-    try {
-      fd = openSync(LOCK_FILE, 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (fd !== null) {
-      try {
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return await fn();
-      } finally {
-        rmSync(LOCK_FILE, { force: true });
-      }
-    }
-    if (lockIsStale()) {
-      rmSync(LOCK_FILE, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new AppError('lab', `${LOCK_FILE} is held by another process for more than ${LOCK_TIMEOUT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function lockIsStale(): boolean {
-  try {
-    const pid = Number(readFileSync(LOCK_FILE, 'utf8').trim());
-    if (!pid) return Date.now() - statSync(LOCK_FILE).mtimeMs > 5_000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false;
-  }
-}
-
 /** The namespace host `name` of the lab in `labDir`, reached over the controller's loopback. */
 function faultHost(labDir: string, name: string): { address: string; port: number } {
   const lab = readState(labDir);
@@ -211,7 +168,7 @@ async function change(dir: string, name: string, kind: 'cut' | 'loss', value: bo
   const labDir = resolve(dir);
   const host = faultHost(labDir, name);
   requireRoot();
-  return withFaultsLock(async () => {
+  return withMachineLock(LOCK_FILE, async () => {
     const state = readFaultsState(labDir) ?? { version: 1, hosts: {} };
     const current = (state.hosts[name] ??= { ...host, cut: false, loss: null });
     await deleteRules(labDir, name, kind);
@@ -263,7 +220,7 @@ export function labLoss(dir: string, name: string, percent: number | null): Prom
 export async function labUnfaultAll(dir: string): Promise<void> {
   const labDir = resolve(dir);
   if (!readFaultsState(labDir)) return;
-  await withFaultsLock(async () => {
+  await withMachineLock(LOCK_FILE, async () => {
     await deleteRules(labDir, null, null);
     rmSync(join(labDir, FAULTS_FILE), { force: true });
     await dropTableIfUnused();

@@ -13,7 +13,8 @@
  * htb is never replaced or deleted. What a lab installed (class, filter preference, rate) is kept
  * in D/shape.json, so `--off` and `lab down` remove exactly that. Changes to `lo` are serialised
  * between processes by a lock file. Every tc call is argv-only (execFile). */
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { machineLockFile, withMachineLock } from './machine-lock.ts';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import { run } from './exec.ts';
@@ -27,8 +28,7 @@ const ROOT_HANDLE = `${SHAPE_MAJOR}:`;
 const DEFAULT_MINOR = 0xffff;
 /** Large enough for the loopback's 64 KiB (GSO) packets; keeps the kernel from warning. */
 const QUANTUM = '65536';
-const LOCK_FILE = existsSync('/run/lock') ? '/run/lock/fleetpatch-lab-shape.lock' : '/tmp/fleetpatch-lab-shape.lock';
-const LOCK_TIMEOUT_MS = 30_000;
+const LOCK_FILE = machineLockFile('shape');
 
 export interface SlowedHost {
   address: string;
@@ -165,49 +165,6 @@ async function removeHostClass(minor: number): Promise<void> {
   if ((await hostClassMinors()).has(minor)) await tc(['class', 'del', 'dev', SHAPE_DEV, 'parent', ROOT_HANDLE, 'classid', classId(minor)]);
 }
 
-/** Runs `fn` holding the machine-wide lock on the lab's changes to `lo`. */
-async function withShapeLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
-  for (;;) {
-    let fd: number | null = null;
-    try {
-      fd = openSync(LOCK_FILE, 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (fd !== null) {
-      try {
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return await fn();
-      } finally {
-        rmSync(LOCK_FILE, { force: true });
-      }
-    }
-    if (lockIsStale()) {
-      rmSync(LOCK_FILE, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new AppError('lab', `${LOCK_FILE} is held by another process for more than ${LOCK_TIMEOUT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function lockIsStale(): boolean {
-  try {
-    const pid = Number(readFileSync(LOCK_FILE, 'utf8').trim());
-    if (!pid) return Date.now() - statSync(LOCK_FILE).mtimeMs > 5_000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false; // gone meanwhile: the next open will tell
-  }
-}
-
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new AppError('not-root', 'slowing a lab host changes the loopback device\'s queueing: run it as root');
 }
@@ -229,7 +186,7 @@ export async function labSlow(dir: string, name: string, rate: string | null): P
   if (!/^127\.0\.1\.\d{1,3}$/.test(host.address) || host.variant?.netnsPid) {
     throw new AppError('usage', `${name} (${host.address}) is not reached over the controller's loopback at 127.0.1.K: only those lab hosts can be slowed`);
   }
-  return withShapeLock(async () => {
+  return withMachineLock(LOCK_FILE, async () => {
     const state = readShapeState(labDir) ?? { version: 1, hosts: {} };
     const current = state.hosts[name];
     if (rate === null) {
@@ -274,7 +231,7 @@ export async function labSlow(dir: string, name: string, rate: string | null): P
 export async function labUnshapeAll(dir: string): Promise<void> {
   const labDir = resolve(dir);
   if (!readShapeState(labDir)) return;
-  await withShapeLock(async () => {
+  await withMachineLock(LOCK_FILE, async () => {
     const state = readShapeState(labDir);
     if (!state) return;
     for (const [name, h] of Object.entries(state.hosts)) {
