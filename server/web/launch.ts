@@ -4,6 +4,7 @@
  * from the database like any other run. */
 import type { Db } from '../db/index.ts';
 import { appliedByMachine } from '../db/runs.ts';
+import { intOption } from '../commands/common.ts';
 import { AppError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import { resolveTarget } from '../inventory/index.ts';
@@ -85,9 +86,7 @@ export function emergencyStrategy(hosts: number, forks: number): Strategy {
 
 function intField(v: Record<string, unknown>, name: string, min: number, max: number): number | null {
   const t = typeof v[name] === 'string' ? (v[name] as string).trim() : typeof v[name] === 'number' ? String(v[name]) : '';
-  if (t === '') return null;
-  if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new AppError('usage', `field ${name}: an integer from ${min} to ${max}, got ${JSON.stringify(t.slice(0, 40))}`);
-  return Number(t);
+  return t === '' ? null : intOption(`field ${name}`, t, min, max);
 }
 
 /** Strategy fields (waves, forks, max-fail-percentage, max-failures, on-failure, check). */
