@@ -7,7 +7,8 @@
  * - inventory: `fleetpatch inventory --list` vs `ansible-inventory --list` on a generated N-host
  *   inventory (same JSON required);
  * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
- *   change → row change latency, controller RSS, bytes per update).
+ *   change → row change latency, page load times during the run, controller RSS, bytes per
+ *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/performance.md).
  * `--only a,b` runs just the variants whose names contain one of the fragments (with the baseline).
  * Rounds are interleaved, medians printed with min–max, ratios taken within each round; JSON goes
  * to test/bench/results/ (git-ignored). */
@@ -19,11 +20,11 @@ import { webSuite } from './web.ts';
 import { inventorySuite } from './inventory.ts';
 
 const { values, positionals } = parseArgs({
-  options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' } },
+  options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' }, 'hosts-nice': { type: 'string', default: '0' } },
   allowPositionals: true,
 });
-const suites: Record<string, (o: BenchOptions & { browsers?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite };
+const suites: Record<string, (o: BenchOptions & { browsers?: number; hostsNice?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite };
 const suite = positionals[0] ?? 'facts';
 const run = suites[suite];
 if (!run) throw new Error(`unknown bench suite ${suite}; suites: ${Object.keys(suites).join(', ')}`);
-await run({ hosts: Number(values.hosts), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), ...(values.only ? { only: values.only } : {}) });
+await run({ hosts: Number(values.hosts), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), hostsNice: Number(values['hosts-nice']), ...(values.only ? { only: values.only } : {}) });
