@@ -196,14 +196,16 @@ int cmd_apply(json_t *j, int argc, char **argv) {
   }
   snprintf(detail, sizeof detail, "%lld ms", now_ms() - started);
   step(j, "transition", "ok", detail);
-  char why[700];
-  if (!lp_objects_patched(a.patch, why, sizeof why)) {
+  char why[700], note[120];
+  if (!lp_objects_patched(a.patch, why, sizeof why, note, sizeof note)) {
     step(j, "verify", "failed", why);
     if (lp_disable_and_unload(j, a.patch, a.timeout_ms) != 0) return journal_append(j, a.op, "rollback-failed", a.bundle, a.serial, a.patch, sha_of(a.module)), 1;
     journal_append(j, a.op, "rolled-back", a.bundle, a.serial, a.patch, sha_of(a.module));
     return failf(j, "verify-failed", "%s; the patch was rolled back", why);
   }
-  step(j, "verify", "ok", "enabled=1 transition=0, every loaded object patched=1");
+  char verified[160];
+  snprintf(verified, sizeof verified, "enabled=1 transition=0, %s", note);
+  step(j, "verify", "ok", verified);
   if (arg_flag(argc, argv, "--replace")) unload_replaced(j, a.patch, a.timeout_ms);
 
   char verdict[32];

@@ -44,7 +44,7 @@ void journal_json(json_t *j, const char *key);
 /* livepatch.c */
 bool lp_exists(const char *patch);
 long lp_value(const char *patch, const char *file);
-bool lp_objects_patched(const char *patch, char *why, size_t why_len);
+bool lp_objects_patched(const char *patch, char *why, size_t why_len, char *note, size_t note_len);
 bool lp_any_transition(char *which, size_t len);
 /* Lists the tasks not yet at `target` as JSON under `key`, and as "pid N (comm), …" in summary. */
 void lp_blocking_tasks(json_t *j, const char *key, int target, char *summary, size_t summary_len);

@@ -25,8 +25,10 @@ long lp_value(const char *patch, const char *file) {
 }
 
 /* Every object of the patch whose code is loaded (vmlinux, or a module present in /sys/module)
- * must read patched = 1. */
-bool lp_objects_patched(const char *patch, char *why, size_t why_len) {
+ * must read patched = 1. A patch none of whose objects is loaded (a fix for a module this host
+ * does not run) is in effect as far as it can be: the kernel patches each module as it loads.
+ * `note` then says so. */
+bool lp_objects_patched(const char *patch, char *why, size_t why_len, char *note, size_t note_len) {
   char path[512];
   snprintf(path, sizeof path, LIVEPATCH_SYSFS "/%s", patch);
   DIR *d = opendir(path);
@@ -51,10 +53,7 @@ bool lp_objects_patched(const char *patch, char *why, size_t why_len) {
     }
   }
   closedir(d);
-  if (ok && objects == 0) {
-    snprintf(why, why_len, "%s has no loaded object", path);
-    ok = false;
-  }
+  if (ok) snprintf(note, note_len, "%s", objects ? "every loaded object patched=1" : "no object of the patch is loaded: the kernel patches each module as it loads");
   return ok;
 }
 
