@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cli } from '../support/lab.ts';
 
 export interface BenchOptions {
   hosts: number;
@@ -36,6 +37,8 @@ export interface Variant {
   extraCpu?: () => number;
   /** Outside the measurement, after each run: assert the end state. */
   verify?: () => Promise<void> | void;
+  /** The variant this one's ratio is taken against in the same round (default: the first). */
+  baseline?: string;
 }
 
 export async function measure(v: Variant): Promise<{ wall: number; cpu: number }> {
@@ -49,8 +52,8 @@ export async function measure(v: Variant): Promise<{ wall: number; cpu: number }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Runs every variant once per round, in an order rotated each round; the first variant is the
- * baseline every ratio of that round is taken against. */
+/** Runs every variant once per round, in an order rotated each round; each ratio is taken against
+ * the variant's `baseline` (default: the first variant) in the same round. */
 export async function interleave(variants: Record<string, Variant>, rounds: number, opts: { only?: string; hostCpu?: () => number } = {}, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
   const only = opts.only?.split(',').filter(Boolean) ?? [];
   const names = Object.keys(variants).filter((n, i) => i === 0 || !only.length || only.some((o) => n.toLowerCase().includes(o.toLowerCase())));
@@ -67,8 +70,7 @@ export async function interleave(variants: Record<string, Variant>, rounds: numb
       await v.verify?.();
       log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} controller CPU-s${h0 !== undefined ? `, ${round[name]!.hostCpu!.toFixed(2)} host CPU-s` : ''}`);
     }
-    const floor = round[names[0]!]!.wall;
-    for (const name of names) (samples[name] ??= []).push({ ...round[name]!, ratio: round[name]!.wall / floor });
+    for (const name of names) (samples[name] ??= []).push({ ...round[name]!, ratio: round[name]!.wall / round[variants[name]!.baseline ?? names[0]!]!.wall });
   }
   return samples;
 }
@@ -95,4 +97,27 @@ export function writeResults(suite: string, opts: BenchOptions, samples: Record<
   const file = join(dir, `${suite}-${opts.hosts}-${date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ suite, ...opts, date, cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, ...extra, samples }, null, 2)}\n`);
   return file;
+}
+
+/** `fleetpatch show RUN --json`: every host in `names` must be `state` with step records, every
+ * step finished and not failed. Returns the median ms of every step over the hosts, of each host's
+ * whole span, and from the run's creation to each host's start. */
+export async function runStepMedians(config: string, id: number, names: string[], state: string): Promise<Record<string, number>> {
+  const r = await cli(['show', String(id), '--config', config, '--json']);
+  if (r.code !== 0) throw new Error(`bench: fleetpatch show ${id} exited ${r.code}: ${r.err}`);
+  type Step = { name: string; status: string; startedAt: string; finishedAt: string | null };
+  const shown = JSON.parse(r.out) as { run: { createdAt: string }; hosts: { inventoryName: string; state: string; startedAt: string; finishedAt: string; steps: Step[] }[] };
+  const per: Record<string, number[]> = {};
+  for (const name of names) {
+    const row = shown.hosts.find((x) => x.inventoryName === name);
+    if (!row || !row.steps.length) throw new Error(`bench: run ${id} has no step records for ${name}`);
+    if (row.state !== state) throw new Error(`bench: run ${id}: ${name} is ${row.state}, expected ${state}`);
+    for (const st of row.steps) {
+      if (!st.finishedAt || st.status === 'failed' || st.status === 'running') throw new Error(`bench: run ${id}: ${name} step ${st.name} is ${st.status}`);
+      (per[st.name] ??= []).push(Date.parse(st.finishedAt) - Date.parse(st.startedAt));
+    }
+    (per['(host span)'] ??= []).push(Date.parse(row.finishedAt) - Date.parse(row.startedAt));
+    (per['(run start → host start)'] ??= []).push(Date.parse(row.startedAt) - Date.parse(shown.run.createdAt));
+  }
+  return Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, median(xs)]));
 }

@@ -27,7 +27,7 @@ import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
 import { SshConnection } from '../../server/ssh/connect.ts';
 import { loadKnownHosts } from '../../server/ssh/known-hosts.ts';
 import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
-import { interleave, median, table, writeResults, type BenchOptions, type Variant } from './common.ts';
+import { interleave, runStepMedians, table, writeResults, type BenchOptions, type Variant } from './common.ts';
 
 const PKG = 'fp-bench';
 const VERSION = '1.0';
@@ -207,7 +207,10 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     const runIds: number[] = [];
     /** SSH connections and channels (execs, SFTP sessions) fleetpatch opened, per host, per run. */
     const channels: { connections: number; channels: number }[] = [];
+    /** The controller's peak RSS (MB) per fleetpatch run: this process's high-water mark, reset before each run. */
+    const peakRss: number[] = [];
     const fleetpatch = async () => {
+      writeFileSync('/proc/self/clear_refs', '5');
       const counts = countChannels();
       let r: Awaited<ReturnType<typeof cli>>;
       try {
@@ -215,6 +218,7 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
       } finally {
         counts.stop();
       }
+      peakRss.push(Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024));
       channels.push({ connections: counts.connections / hosts, channels: counts.channels / hosts });
       if (r.code !== 0) throw new Error(`bench: fleetpatch run exited ${r.code}: ${r.err} ${r.out.slice(0, 2000)}`);
       const res = JSON.parse(r.out) as { run: { id: number }; hosts: { state: string }[] };
@@ -225,23 +229,7 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     /** Per fleetpatch round: median ms of every step over the hosts, and of each host's whole span. */
     const stepTimes: Record<string, number>[] = [];
     const verifyRecords = async () => {
-      const id = runIds.at(-1)!;
-      const r = await cli(['show', String(id), '--config', config, '--json']);
-      if (r.code !== 0) throw new Error(`bench: fleetpatch show ${id} exited ${r.code}: ${r.err}`);
-      type Step = { name: string; status: string; startedAt: string; finishedAt: string | null };
-      const shown = JSON.parse(r.out) as { run: { createdAt: string; finishedAt: string }; hosts: { inventoryName: string; startedAt: string; finishedAt: string; steps: Step[] }[] };
-      const per: Record<string, number[]> = {};
-      for (const h of lab) {
-        const row = shown.hosts.find((x) => x.inventoryName === h.name);
-        if (!row || !row.steps.length) throw new Error(`bench: run ${id} has no step records for ${h.name}`);
-        for (const st of row.steps) {
-          if (!st.finishedAt || st.status === 'failed' || st.status === 'running') throw new Error(`bench: run ${id}: ${h.name} step ${st.name} is ${st.status}`);
-          (per[st.name] ??= []).push(Date.parse(st.finishedAt) - Date.parse(st.startedAt));
-        }
-        (per['(host span)'] ??= []).push(Date.parse(row.finishedAt) - Date.parse(row.startedAt));
-        (per['(run start → host start)'] ??= []).push(Date.parse(row.startedAt) - Date.parse(shown.run.createdAt));
-      }
-      stepTimes.push(Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, median(xs)])));
+      stepTimes.push(await runStepMedians(config, runIds.at(-1)!, lab.map((h) => h.name), 'applied'));
     };
     let cpDir = '';
     const ansible = (tuned: boolean): Variant => ({
@@ -288,7 +276,8 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     console.log(table(samples, hosts));
     console.log(`fleetpatch step medians per round (ms, median over hosts): ${JSON.stringify(stepTimes)}`);
     console.log(`fleetpatch SSH connections and channels per host, per run (warm-up first): ${JSON.stringify(channels)}`);
-    console.log(`results: ${writeResults('peer', opts, samples, { stepTimes, channels, debBytes: deb.length, ansible: execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0] })}`);
+    console.log(`fleetpatch controller peak RSS per run (MB, warm-up first): ${JSON.stringify(peakRss)}`);
+    console.log(`results: ${writeResults('peer', opts, samples, { stepTimes, channels, peakRss, debBytes: deb.length, ansible: execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0] })}`);
   } finally {
     await labDown(dir);
     rmSync(dir, { recursive: true, force: true });
