@@ -8,7 +8,9 @@
  *   inventory (same JSON required);
  * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
  *   change → row change latency, page load times during the run, controller RSS, bytes per
- *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/performance.md).
+ *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/performance.md);
+ * - livepatch: the example `good` livepatch bundle applied and rolled back on --hosts K lab VMs
+ *   (default 2) by fleetpatch and by hand over OpenSSH (insmod, poll sysfs, rmmod).
  * `--only a,b` runs just the variants whose names contain one of the fragments (with the baseline).
  * Rounds are interleaved, medians printed with min–max, ratios taken within each round; JSON goes
  * to test/bench/results/ (git-ignored). */
@@ -18,13 +20,14 @@ import { factsSuite } from './facts.ts';
 import { peerSuite } from './peer.ts';
 import { webSuite } from './web.ts';
 import { inventorySuite } from './inventory.ts';
+import { livepatchSuite } from './livepatch.ts';
 
 const { values, positionals } = parseArgs({
-  options: { hosts: { type: 'string', default: '20' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' }, 'hosts-nice': { type: 'string', default: '0' } },
+  options: { hosts: { type: 'string' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' }, 'hosts-nice': { type: 'string', default: '0' } },
   allowPositionals: true,
 });
-const suites: Record<string, (o: BenchOptions & { browsers?: number; hostsNice?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite };
+const suites: Record<string, (o: BenchOptions & { browsers?: number; hostsNice?: number }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite, livepatch: livepatchSuite };
 const suite = positionals[0] ?? 'facts';
 const run = suites[suite];
 if (!run) throw new Error(`unknown bench suite ${suite}; suites: ${Object.keys(suites).join(', ')}`);
-await run({ hosts: Number(values.hosts), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), hostsNice: Number(values['hosts-nice']), ...(values.only ? { only: values.only } : {}) });
+await run({ hosts: Number(values.hosts ?? (suite === 'livepatch' ? 2 : 20)), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), hostsNice: Number(values['hosts-nice']), ...(values.only ? { only: values.only } : {}) });
