@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { labDown, labUp } from '../../server/lab/index.ts';
 import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
-import { cli, freePort, labHosts, newLabDir, sshRun } from '../support/lab.ts';
+import { cli, freePort, labHosts, labVms, newLabDir, sshRun } from '../support/lab.ts';
 
 export const BASE = '1.0';
 /** fp-demo's version once each example bundle is applied. */
@@ -427,4 +427,110 @@ export async function markDead(lab: Lab): Promise<void> {
 /** Partial SFTP upload files (/tmp/.fleetpatch-upload-*.tar) left on the host, with their sizes. */
 export function tmpLeftovers(lab: Lab, h: LabHost): string[] {
   return sh(lab, h, 'for f in /tmp/.fleetpatch-upload-*; do [ -e "$f" ] && echo "$f $(stat -c %s "$f") bytes"; done; true').trim().split('\n').filter(Boolean);
+}
+
+/** A reliability lab of `count` VMs only (qemu, Debian's own kernel): `hosts` are the VMs. */
+export async function startVmLab(count: number): Promise<Lab> {
+  const dir = newLabDir();
+  await labUp(dir, 0, await freePort(), count);
+  return { dir, config: join(dir, 'fleetpatch.json'), inventory: join(dir, 'inventory.ini'), hosts: labVms(dir), database: join(dir, 'fleetpatch.db') };
+}
+
+export interface RealLivepatch {
+  /** patch → `enabled transition` as read from /sys/kernel/livepatch/<patch>/. */
+  patches: Map<string, string>;
+  /** fp_* modules in /proc/modules. */
+  modules: string[];
+  /** op → latest state in the helper journal. */
+  journal: Map<string, string>;
+}
+
+/** What a VM really runs, over plain ssh (not through fleetpatch). */
+export function realLivepatch(lab: Lab, h: LabHost): RealLivepatch {
+  const out = sh(lab, h, 'for d in /sys/kernel/livepatch/*; do [ -d "$d" ] && echo "patch ${d##*/} $(cat $d/enabled) $(cat $d/transition)"; done; grep -o "^fp_[a-z0-9_]*" /proc/modules | sed "s/^/module /"; sed "s/^/journal /" /var/lib/fleetpatch/journal 2>/dev/null; true');
+  const real: RealLivepatch = { patches: new Map(), modules: [], journal: new Map() };
+  for (const line of out.split('\n')) {
+    const [kind, ...rest] = line.split(' ');
+    if (kind === 'patch') real.patches.set(rest[0]!, rest.slice(1).join(' '));
+    if (kind === 'module') real.modules.push(rest[0]!);
+    const f = rest.join(' ').split('\t');
+    if (kind === 'journal' && f.length >= 3) real.journal.set(f[1]!, f[2]!);
+  }
+  return real;
+}
+
+/** The livepatch counterpart of `verdict`. The database's record for a VM, replayed in order,
+ * gives the patches it must run: applied / already-applied in an apply run → the bundle's patch;
+ * rolled-back (apply or rollback run) or applied in a rollback run → gone; failed, skipped,
+ * not-applicable → unchanged; unreachable, running, pending, rollback-failed → unknown. Then the
+ * VM's enabled patches (each with transition 0) must be exactly those, and exactly what the
+ * database believes in effect (host_patches, the basis of drift); every fp_ module but
+ * `extraModules` must be one of its patches (no module left behind a reversed patch); no journal
+ * operation may be in flight; an applied op must be committed, a failed or rolled-back one not. */
+export function livepatchVerdict(lab: Lab, sinceRun: number, extraModules: string[] = []): Verdict {
+  const patchOf = new Map<string, string>();
+  for (const name of readdirSync(join(lab.dir, 'bundles'))) {
+    try {
+      const m = JSON.parse(readFileSync(join(lab.dir, 'bundles', name, 'bundle.json'), 'utf8')) as { id: string; livepatch?: { patch: string } };
+      if (m.livepatch) patchOf.set(m.id, m.livepatch.patch);
+    } catch {
+      // not a bundle directory
+    }
+  }
+  const db = dbState(lab.database);
+  const sqlite = new Database(lab.database, { readonly: true, fileMustExist: true });
+  const believed = (name: string) => (sqlite.prepare('SELECT hp.patch FROM host_patches hp JOIN host_names hn ON hn.host_id = hp.host_id WHERE hn.inventory_name = ? ORDER BY hp.patch').all(name) as { patch: string }[]).map((r) => r.patch);
+  const states: Record<string, string> = {};
+  const discrepancies: string[] = [];
+  const staleSteps = db.runningSteps.filter((s) => s.run_id > sinceRun).map((s) => `${s.inventory_name}: step ${s.name} of run ${s.run_id} left running`);
+  for (const r of db.runs) if (r.id > sinceRun && !FINAL_RUN.has(r.state)) discrepancies.push(`run ${r.id} is ${r.state}`);
+  try {
+    for (const h of lab.hosts) {
+      const real = realLivepatch(lab, h);
+      let expected: Set<string> | null = new Set();
+      let last: DbHostResult | null = null;
+      for (const r of db.results.filter((x) => x.inventory_name === h.name)) {
+        last = r;
+        const patch = patchOf.get(r.bundle_id) ?? `? (${r.bundle_id})`;
+        if (['unreachable', 'running', 'pending', 'rollback-failed'].includes(r.state)) expected = null;
+        else if (r.kind === 'apply' && (r.state === 'applied' || r.state === 'already-applied')) expected?.add(patch);
+        else if (r.state === 'rolled-back' || (r.kind === 'rollback' && r.state === 'applied')) expected?.delete(patch);
+      }
+      const enabled = [...real.patches.keys()].sort();
+      states[h.name] = `${last?.state ?? 'none'} (${enabled.join('+') || 'unpatched'})`;
+      if (expected === null) discrepancies.push(`${h.name}: the database does not know its state (last record: run ${last?.run_id} ${last?.state}); the VM runs ${enabled.join(', ') || 'no livepatch'}`);
+      else if (JSON.stringify([...expected].sort()) !== JSON.stringify(enabled)) discrepancies.push(`${h.name}: the database says ${[...expected].join(', ') || 'no livepatch'} (run ${last?.run_id} ${last?.state}), /sys/kernel/livepatch has ${enabled.join(', ') || 'none'}`);
+      if (JSON.stringify(believed(h.name)) !== JSON.stringify(enabled)) discrepancies.push(`${h.name}: host_patches says ${believed(h.name).join(', ') || 'none'}, /sys/kernel/livepatch has ${enabled.join(', ') || 'none'}`);
+      for (const [patch, st] of real.patches) if (st !== '1 0') discrepancies.push(`${h.name}: ${patch} enabled/transition is ${st}`);
+      for (const m of real.modules) if (!real.patches.has(m) && !extraModules.includes(m)) discrepancies.push(`${h.name}: module ${m} is loaded without its livepatch`);
+      for (const [op, state] of real.journal) if (IN_FLIGHT.has(state)) discrepancies.push(`${h.name}: journal op ${op} still ${state}`);
+      const j = last?.op_id ? real.journal.get(last.op_id) : undefined;
+      if (last?.op_id && last.state === 'applied' && last.kind === 'apply' && j !== 'committed') discrepancies.push(`${h.name}: run ${last.run_id} says applied, the journal has op ${last.op_id} ${j ?? 'absent'}`);
+      if (last?.op_id && (last.state === 'failed' || last.state === 'rolled-back') && last.kind === 'apply' && j === 'committed') discrepancies.push(`${h.name}: run ${last.run_id} says ${last.state}, the journal has op ${last.op_id} committed`);
+    }
+  } finally {
+    sqlite.close();
+  }
+  return { states, discrepancies, staleSteps };
+}
+
+/** `fault` for VMs: runs `fn`, takes the livepatch verdict over every VM, records the row and
+ * allows no discrepancy. */
+export async function livepatchFault(order: string, name: string, affected: string, lab: Lab, fn: () => Promise<string[]>, extraModules: string[] = []): Promise<Verdict> {
+  const t0 = Date.now();
+  const since = latestRunId(lab);
+  const notes = await fn();
+  const v = livepatchVerdict(lab, since, extraModules);
+  recordRow({ fault: name, hosts: affected, finalStates: summarise(v.states), discrepancies: v.discrepancies.length, staleSteps: v.staleSteps.length, details: [...notes, ...v.discrepancies.map((d) => `**discrepancy**: ${d}`), ...v.staleSteps.map((d) => `stale step row (left running in a finished run): ${d}`)], seconds: (Date.now() - t0) / 1000 }, order);
+  assert.deepEqual(v.discrepancies, [], `${name}: the VMs and the database disagree`);
+  return v;
+}
+
+/** The newest run's id in the lab's database; 0 when it has none yet. */
+function latestRunId(lab: Lab): number {
+  try {
+    return Math.max(0, ...dbState(lab.database).runs.map((r) => r.id));
+  } catch {
+    return 0; // no database yet
+  }
 }
