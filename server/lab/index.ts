@@ -1,5 +1,6 @@
 /** The lab fleet: `fleetpatch lab up | down | status | kill | start`. Namespace hosts (lab-NN)
  * and qemu VMs with a real Debian kernel (vm-NN), side by side in one inventory. */
+import PQueue from 'p-queue';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
@@ -18,6 +19,15 @@ export { labCut, labLoss } from './faults.ts';
 export const DEFAULT_LAB_DIR = '.lab';
 export const LAB_PORT = 2222;
 const BOOT_TIMEOUT_MS = 30_000;
+/** Hosts prepared, booted or given their baseline at once: a host's boot timeout starts when it is
+ * booted, so a 1,000-host lab on 2 cores does not wait for 1,000 sshds at the same time. */
+const HOST_PARALLEL = 16;
+
+/** `fn` over every host, at most HOST_PARALLEL at a time; rejects with the first failure. */
+async function limited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = new PQueue({ concurrency: HOST_PARALLEL });
+  await queue.addAll(items.map((item) => () => fn(item)));
+}
 /** TCG boots take 3–8 s alone; several at once on 2 cores, or a busy machine, take longer. */
 const VM_BOOT_TIMEOUT_MS = 90_000;
 
@@ -86,7 +96,7 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
   const keyFile = join(labDir, 'id_ed25519');
   if (!existsSync(keyFile)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fleetpatch-lab-client', '-f', keyFile]);
   const publicKey = readFileSync(`${keyFile}.pub`, 'utf8');
-  await Promise.all([...state.hosts.map((h) => prepareHost(labDir, h, publicKey)), ...vmList.map((v) => prepareVm(labDir, v, publicKey))]);
+  await Promise.all([limited(state.hosts, (h) => prepareHost(labDir, h, publicKey)), ...vmList.map((v) => prepareVm(labDir, v, publicKey))]);
   writeState(labDir, state);
   writeControllerFiles(labDir, state.hosts, vmList);
   // the example bundles need the example modules, which exist once the VM kernel is prepared
@@ -97,7 +107,7 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
     ...vmList.map(async (v, i) => {
       if (vmPid(labDir, v.name) === null) await startVm(labDir, v, i + 1);
     }),
-    ...state.hosts.map(async (h) => {
+    limited(state.hosts, async (h) => {
       if (runningPid(labDir, h.name) !== null) return;
       // a banner before this host is booted is someone else's sshd: it would pass for this one
       if (await sshBanner(h)) throw new AppError('lab', `${h.name}: ${h.address}:${h.port} already answers SSH (another lab, or an sshd of the machine); take this lab down or choose another --port`);
@@ -105,7 +115,7 @@ export async function labUp(dir: string, count: number, port = LAB_PORT, vms = 0
       await waitForSsh(h, BOOT_TIMEOUT_MS, () => runningPid(labDir, h.name) !== null);
     }),
   ]);
-  await Promise.all(state.hosts.map((h) => installBaseline(labDir, h)));
+  await limited(state.hosts, (h) => installBaseline(labDir, h));
   return labStatus(labDir);
 }
 

@@ -87,7 +87,10 @@ function reniceHosts(dir: string, nice: number): void {
 export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?: number }): Promise<void> {
   const browsers = o.browsers ?? 5;
   const dir = newLabDir();
-  await labUp(dir, o.hosts, await freePort());
+  await labUp(dir, o.hosts, await freePort()).catch(async (err) => {
+    await labDown(dir, true);
+    throw err;
+  });
   if (o.hostsNice) reniceHosts(dir, o.hostsNice);
   const configFile = join(dir, 'fleetpatch.json');
   const inventory = join(dir, 'inventory.ini');
