@@ -37,7 +37,7 @@ interface Example {
 export const EXAMPLES: Example[] = [
   { name: 'good', id: 'fp-demo-good', serial: 1, module: 'fp_good', title: 'Demo: /proc/cmdline shows a livepatch marker' },
   { name: 'checkfail', id: 'fp-demo-checkfail', serial: 1, module: 'fp_checkfail', title: 'Demo: loads cleanly, then its check fails' },
-  { name: 'stall', id: 'fp-demo-stall', serial: 1, module: 'fp_stall', title: 'Demo: a transition that never finishes (needs fp_stall_target loaded)', timeout: 5 },
+  { name: 'stall', id: 'fp-demo-stall', serial: 1, module: 'fp_stall', title: 'Demo: a transition that never finishes where fp_stall_target is loaded (elsewhere it applies, patching nothing yet)', timeout: 5 },
   { name: 'wrongbuild', id: 'fp-demo-wrongbuild', serial: 1, module: 'fp_wrongbuild', title: 'Demo: a module for another build of the same release' },
   { name: 'wrongbuild-lying', id: 'fp-demo-wrongbuild-lying', serial: 1, module: 'fp_wrongbuild', title: "TEST ONLY: declares the running kernel's build-id for a module built for another", declareBuildId: 'kernel' },
   { name: 'cumulative-v1', id: 'fp-demo-cumulative', serial: 1, module: 'fp_cumulative_v1', title: 'Demo: cumulative patch v1', replace: true },
