@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { bodyLimit } from 'hono/body-limit';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
@@ -22,7 +23,7 @@ import { runRoutes } from './routes/runs.tsx';
 import { bundleRoutes } from './routes/bundles.tsx';
 import { launchRoutes } from './routes/launch.tsx';
 import { RunManager } from './launch.ts';
-import { allowedHosts, hostCheck, isApiClient, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
+import { addressKey, allowedHosts, hostCheck, isApiClient, isSafeMethod, LoginLimiter, originAllowed, originCheck } from './security.ts';
 import { loadAssets } from './static.ts';
 
 export const SESSION_COOKIE = 'fp_session';
@@ -55,6 +56,9 @@ const CSP = {
   frameAncestors: ["'none'"],
   baseUri: ["'none'"],
 };
+
+/** The largest request body: every form and API call of the console is a few fields. */
+export const MAX_BODY = 64 * 1024;
 
 let dummyHash: Promise<string> | undefined;
 
@@ -101,8 +105,11 @@ export function createApp(opts: WebOptions): Hono<Env> {
     process.stderr.write(`fleetpatch serve: ${c.req.method} ${c.req.path}: ${err.message}\n`);
     return c.text('internal error', 500);
   });
-  app.use(hostCheck(hosts));
+  // first: the refusals below (a foreign Host's 421 too) carry nosniff and the CSP
   app.use(secureHeaders({ contentSecurityPolicy: CSP, referrerPolicy: 'same-origin', crossOriginResourcePolicy: 'same-origin' }));
+  app.use(hostCheck(hosts));
+  // before anything reads a body: an unauthenticated client must not make the server buffer gigabytes
+  app.use(bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.text(`request body larger than ${MAX_BODY} bytes`, 413) }));
   app.use(originCheck(hosts));
   const honoCsrf = csrf({ origin: (origin) => originAllowed(origin, hosts) });
   app.use((c, next) => (isApiClient(c.req.raw, c.req.path) ? next() : honoCsrf(c, next)));
@@ -123,8 +130,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
     const form = await c.req.parseBody();
     const name = typeof form.name === 'string' ? form.name.slice(0, 64) : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const keys = [`user:${name}`, `addr:${clientAddress(c)}`];
-    const wait = Math.max(...keys.map((k) => limiter.retryAfter(k, now().getTime())));
+    const at = now().getTime();
+    const [userKey, addrKey] = [`user:${name}`, `addr:${addressKey(clientAddress(c))}`];
+    // counted before the password is checked: concurrent guesses see each other
+    const wait = limiter.attempt([userKey, addrKey], at);
     if (wait > 0) {
       c.header('retry-after', String(Math.ceil(wait / 1000)));
       return c.html(<LoginPage name={name} error={`Too many failed logins: try again in ${Math.ceil(wait / 60_000)} min.`} />, 429);
@@ -132,11 +141,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
     const user = findUser(db, name);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash!));
     if (!user || !ok) {
-      for (const k of keys) limiter.fail(k, now().getTime());
       recordAudit(db, name || '(empty)', 'login-failed', { address: clientAddress(c) }, now());
       return c.html(<LoginPage name={name} error="Wrong user name or password." />, 401);
     }
-    limiter.reset(`user:${name}`);
+    limiter.succeeded(userKey, [addrKey], at);
     // a session id the browser brought is never promoted: always a new one (session fixation)
     const old = getCookie(c, SESSION_COOKIE);
     if (old) deleteSession(db, old);

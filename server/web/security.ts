@@ -1,5 +1,6 @@
 /** Request checks that run before any route: Host header (DNS rebinding), origin of state
  * changes (CSRF), and the login rate limit. Pure helpers plus small middleware. */
+import { isIPv6 } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 
 /** Host header values this server answers to: the listen address and the loopback names, on the listen port. */
@@ -69,32 +70,84 @@ export function isSafeMethod(method: string): boolean {
   return SAFE.has(method);
 }
 
-/** Failed logins counted per key (user name, client address) in a sliding window. */
+/** What a client address is counted under by the login limit: an IPv4 address as it is (an
+ * IPv4-mapped IPv6 one too); an IPv6 address by its /64, since one client commonly holds a whole /64. */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const bare = address.replace(/%.*$/, '');
+  if (!isIPv6(bare)) return address;
+  // a trailing dotted quad is two groups
+  const hex = bare.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const [head = '', tail] = hex.split('::');
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const all = tail === undefined ? groups(head) : [...groups(head), ...Array<string>(8 - groups(head).length - groups(tail).length).fill('0'), ...groups(tail)];
+  return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
+/** Login attempts counted per key (`user:NAME`, `addr:ADDRESS`) in a sliding window. An attempt
+ * is counted when it starts and forgotten when it succeeds, so concurrent guesses cannot all pass
+ * the check before any of them is counted. Memory is bounded: at most `maxKeys` keys, each holding
+ * at most its limit of timestamps; when full, expired keys go first, then keys that are not
+ * locked, and only then the oldest lock. */
 export class LoginLimiter {
-  private readonly failures = new Map<string, number[]>();
+  private readonly attempts = new Map<string, number[]>();
   constructor(
+    /** Failures allowed per user name in the window. */
     readonly maxFailures = 5,
     readonly windowMs = 15 * 60_000,
+    /** Failures allowed per client address in the window (across user names). */
+    readonly maxPerAddress = 20,
+    readonly maxKeys = 100_000,
   ) {}
 
-  /** Milliseconds until `key` may try again; 0 when it may now. */
-  retryAfter(key: string, now = Date.now()): number {
+  /** Number of keys held (for tests of the memory bound). */
+  get size(): number {
+    return this.attempts.size;
+  }
+
+  /** 0 and the attempt counted for every key when none of them is locked; otherwise the
+   * milliseconds until the last lock among them ends, and nothing counted. */
+  attempt(keys: string[], now: number): number {
+    const wait = Math.max(0, ...keys.map((k) => this.retryAfter(k, now)));
+    if (wait > 0) return wait;
+    for (const k of keys) {
+      if (!this.attempts.has(k)) this.makeRoom(now);
+      this.attempts.set(k, [...this.recent(k, now), now]);
+    }
+    return 0;
+  }
+
+  /** A successful login: its user name starts afresh and the attempt no longer counts against the other keys. */
+  succeeded(userKey: string, otherKeys: string[], at: number): void {
+    this.attempts.delete(userKey);
+    for (const k of otherKeys) {
+      const list = this.attempts.get(k) ?? [];
+      const i = list.indexOf(at);
+      if (i >= 0) list.splice(i, 1);
+      if (!list.length) this.attempts.delete(k);
+    }
+  }
+
+  private limit(key: string): number {
+    return key.startsWith('addr:') ? this.maxPerAddress : this.maxFailures;
+  }
+
+  private retryAfter(key: string, now: number): number {
     const recent = this.recent(key, now);
-    return recent.length >= this.maxFailures ? recent[0]! + this.windowMs - now : 0;
-  }
-
-  fail(key: string, now = Date.now()): void {
-    this.failures.set(key, [...this.recent(key, now), now]);
-  }
-
-  reset(key: string): void {
-    this.failures.delete(key);
+    const limit = this.limit(key);
+    return recent.length >= limit ? recent[recent.length - limit]! + this.windowMs - now : 0;
   }
 
   private recent(key: string, now: number): number[] {
-    const list = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
-    if (list.length) this.failures.set(key, list);
-    else this.failures.delete(key);
-    return list;
+    return (this.attempts.get(key) ?? []).filter((t) => now - t < this.windowMs);
+  }
+
+  private makeRoom(now: number): void {
+    if (this.attempts.size < this.maxKeys) return;
+    for (const k of [...this.attempts.keys()]) if (!this.recent(k, now).length) this.attempts.delete(k);
+    if (this.attempts.size < this.maxKeys) return;
+    const unlocked = [...this.attempts.keys()].find((k) => this.retryAfter(k, now) === 0);
+    this.attempts.delete(unlocked ?? this.attempts.keys().next().value!);
   }
 }
