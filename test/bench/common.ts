@@ -9,7 +9,7 @@ export interface BenchOptions {
   hosts: number;
   forks: number;
   rounds: number;
-  /** Comma-separated name fragments: run only the variants matching one (the baseline always runs). */
+  /** Comma-separated name fragments: run only the variants matching one (and their baselines). */
   only?: string;
 }
 
@@ -56,7 +56,9 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
  * the variant's `baseline` (default: the first variant) in the same round. */
 export async function interleave(variants: Record<string, Variant>, rounds: number, opts: { only?: string; hostCpu?: () => number } = {}, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
   const only = opts.only?.split(',').filter(Boolean) ?? [];
-  const names = Object.keys(variants).filter((n, i) => i === 0 || !only.length || only.some((o) => n.toLowerCase().includes(o.toLowerCase())));
+  const picked = Object.keys(variants).filter((n, i) => i === 0 || !only.length || only.some((o) => n.toLowerCase().includes(o.toLowerCase())));
+  // a picked variant's baseline runs too
+  const names = Object.keys(variants).filter((n) => picked.includes(n) || picked.some((p) => variants[p]!.baseline === n));
   const samples: Record<string, Sample[]> = {};
   for (let r = 0; r < rounds; r++) {
     const order = [...names.slice(r % names.length), ...names.slice(0, r % names.length)];
