@@ -1,16 +1,17 @@
 /* The holders scan after a package install, in one process: the files the packages own
- * (one `dpkg-query -L`), then every process's maps and open fds that point at a deleted file of
+ * (dpkg's file lists), then every process's maps and open fds that point at a deleted file of
  * theirs — the fix is not in effect for those processes until they restart. One `holder` line per
  * such process (pid, comm, up to three such files in sorted order); a warning, never a failure. */
 #include "helper.h"
 #include <dirent.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define DELETED " (deleted)"
+#define DPKG_INFO "/var/lib/dpkg/info"
 
 typedef struct {
   char **v;
@@ -36,46 +37,38 @@ static void clear(strs *s) {
   *s = (strs){0};
 }
 
-/* The absolute paths dpkg lists for these packages, sorted (errors for unknown names ignored). */
-static strs package_files(char **names, int n) {
-  strs files = {0};
-  int fds[2];
-  if (n <= 0 || pipe(fds) != 0) return files;
-  pid_t pid = fork();
-  if (pid == 0) {
-    char *argv[MAX_PKG_NAMES + 3];
-    int k = 0;
-    argv[k++] = "dpkg-query";
-    argv[k++] = "-L";
-    for (int i = 0; i < n && i < MAX_PKG_NAMES; i++) argv[k++] = names[i];
-    argv[k] = NULL;
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    FILE *null = freopen("/dev/null", "w", stderr);
-    (void)null;
-    setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-    setenv("LC_ALL", "C", 1);
-    execvp("dpkg-query", argv);
-    _exit(127);
-  }
-  close(fds[1]);
-  if (pid < 0) {
-    close(fds[0]);
-    return files;
-  }
-  FILE *in = fdopen(fds[0], "r");
+/* Adds the absolute paths listed in dpkg's file list `list` (one path a line) to `files`. */
+static void read_list(strs *files, const char *list) {
+  FILE *in = fopen(list, "re");
   char *line = NULL;
   size_t cap = 0;
   ssize_t len;
   while (in && (len = getline(&line, &cap, in)) > 0) {
     while (len > 0 && line[len - 1] == '\n') line[--len] = 0;
-    if (line[0] == '/') push(&files, line, (size_t)len);
+    if (line[0] == '/') push(files, line, (size_t)len);
   }
   free(line);
   if (in) fclose(in);
-  else close(fds[0]);
-  waitpid(pid, NULL, 0);
+}
+
+/* The absolute paths dpkg lists for these packages, sorted: dpkg's own file lists, read directly
+ * (what `dpkg-query -L` prints, without a process that loads dpkg's whole status database):
+ * info/NAME.list, or info/NAME:ARCH.list for a multi-arch package; unknown names add nothing. */
+static strs package_files(char **names, int n) {
+  strs files = {0};
+  for (int i = 0; i < n && i < MAX_PKG_NAMES; i++) {
+    char pattern[600];
+    snprintf(pattern, sizeof pattern, DPKG_INFO "/%s.list", names[i]);
+    if (access(pattern, F_OK) == 0) {
+      read_list(&files, pattern);
+      continue;
+    }
+    snprintf(pattern, sizeof pattern, DPKG_INFO "/%s:*.list", names[i]);
+    glob_t g;
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0)
+      for (size_t k = 0; k < g.gl_pathc; k++) read_list(&files, g.gl_pathv[k]);
+    globfree(&g);
+  }
   qsort(files.v, files.n, sizeof *files.v, cmp);
   return files;
 }

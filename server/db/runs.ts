@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { Db } from './index.ts';
+import { writeEvent } from './run-log.ts';
 import { events, hostPatches, hostResults, hosts, runs, steps } from './schema.ts';
 
 export type RunRow = typeof runs.$inferSelect;
@@ -50,7 +51,7 @@ export function closeOpenSteps(db: Db, runId: number, why: string, at = new Date
 export const runEvents = new EventEmitter().setMaxListeners(0);
 
 export function insertEvent(db: Db, values: typeof events.$inferInsert): EventRow {
-  const row = db.insert(events).values(values).returning().get();
+  const row = writeEvent(db, values);
   runEvents.emit('event', row.runId);
   return row;
 }

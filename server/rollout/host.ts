@@ -66,6 +66,11 @@ export class HostRun {
     return this.ctx.rec.step(this.hostResultId, this.t.name, name, fn, d);
   }
 
+  /** A step decided on the controller at once (no I/O), recorded once, finished. */
+  decide<T>(name: string, fn: () => T, d: (v: T) => { detail?: string; failed?: boolean }): T {
+    return this.ctx.rec.decide(this.hostResultId, this.t.name, name, fn, d);
+  }
+
   finish(state: HostState, reason: string | null): HostOutcome {
     this.ctx.rec.host(this.hostResultId, this.t.name, state, reason, { ...(this.hostId ? { hostId: this.hostId } : {}), ...(state === 'running' ? {} : { opId: this.opId }) });
     return { state, reason };
@@ -144,8 +149,8 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
       facts = await h.readFacts('facts', names);
     }
     // asked in the facts exec above (after any reconcile): recorded as its own step
-    const packages = names.length ? await h.step('packages', async () => h.packages!, (s) => ({ detail: `${s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ')} (queried in the facts exec)` })) : undefined;
-    const plan = await h.step('plan', async () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions, packages ? { packages } : {}), (p) => ({ detail: describePlan(p) }));
+    const packages = names.length ? h.decide('packages', () => h.packages!, (s) => ({ detail: `${s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ')} (queried in the facts exec)` })) : undefined;
+    const plan = h.decide('plan', () => planHost(ctx.bundle, ctx.kind, facts, appliedByMachine(ctx.db, facts.machine_id), ctx.planOptions, packages ? { packages } : {}), (p) => ({ detail: describePlan(p) }));
     if (plan.action === 'already-applied') return h.finish('already-applied', null);
     if (plan.action === 'not-applicable' || plan.action === 'unreachable') return h.finish('not-applicable', plan.reason);
     const m = ctx.bundle.manifest;

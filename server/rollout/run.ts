@@ -11,6 +11,7 @@ import PQueue from 'p-queue';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
+import { inTransaction } from '../db/run-log.ts';
 import { recordAudit } from '../db/users.ts';
 import { closeOpenSteps, busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
@@ -118,7 +119,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const rec = new RunRecorder(db, run.id, req.onEvent);
   rec.event('run', { state: 'running', kind: req.kind, bundle: m.id, serial: m.serial, signedBy: bundle.keyId, hosts: req.targets.length, resumed: Boolean(req.resume) });
   const existing = new Map(runHostResults(db, run.id).map((r) => [r.inventoryName, r]));
-  const rows = req.targets.map((t) => existing.get(t.name) ?? insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' }));
+  const rows = inTransaction(db, () => req.targets.map((t) => existing.get(t.name) ?? insertHostResult(db, { runId: run.id, inventoryName: t.name, state: 'pending' })));
   const payloads = new Map<string, Payload>();
   for (const [path, f] of bundle.files) {
     const bytes = readFileSync(f.absPath);
@@ -169,7 +170,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     ).filter((x): x is NonNullable<typeof x> => x !== null && x !== undefined);
     const placedBefore = rows.filter((r) => r.wave !== null).length;
     const waves = req.resume ? regroup(reachable) : placeInWaves(reachable, strategy.waves);
-    if (!req.resume) waves.forEach((w, i) => w.forEach((x) => updateHostResult(db, x.row.id, { wave: i + 1 })));
+    if (!req.resume) inTransaction(db, () => waves.forEach((w, i) => w.forEach((x) => updateHostResult(db, x.row.id, { wave: i + 1 }))));
     const budget = new FailureBudget(req.resume ? placedBefore : reachable.length, strategy.maxFailPercentage, strategy.maxFailures);
     for (const r of rows) if (r.wave !== null && outcomes.has(r.id)) budget.record(outcomes.get(r.id)!.state);
     for (const [i, wave] of waves.entries()) {

@@ -82,10 +82,19 @@ export class KnownHosts {
     readonly files: string[],
   ) {}
 
+  /** forHost's answers by name: every handshake asks twice, and a scan matches every entry
+   * (an HMAC or a pattern each), so a fleet would cost O(hosts²); cleared when an entry is added. */
+  private readonly byName = new Map<string, KnownHostEntry[]>();
+
   /** Entries naming this host (revoked and CA entries excluded). */
   forHost(host: string, port: number): KnownHostEntry[] {
     const name = lookupName(host, port);
-    return this.entries.filter((e) => e.marker === null && matchesName(e, name));
+    let found = this.byName.get(name);
+    if (!found) {
+      found = this.entries.filter((e) => e.marker === null && matchesName(e, name));
+      this.byName.set(name, found);
+    }
+    return found;
   }
 
   /** Key types we know for the host, for ordering the host key algorithms we offer. */
@@ -106,6 +115,7 @@ export class KnownHosts {
     }
     const entry: KnownHostEntry = { marker: null, names: [{ pattern: name, negated: false }], keyType, key, where: `${file} (accepted)` };
     this.entries.push(entry);
+    this.byName.clear();
     return entry;
   }
 
