@@ -2,7 +2,7 @@
  * new SSH connection: an updated sshd must still accept logins), or roll back; every rollback is
  * confirmed by querying dpkg again. */
 import type { BundleManifest } from '../bundles/index.ts';
-import { AppError, errorInfo } from '../errors.ts';
+import { AppError, errorInfo, isUnreachable } from '../errors.ts';
 import { queryPackages } from '../facts/packages.ts';
 import { payloadPath, type Payload } from '../helper/remote.ts';
 import type { PackageHostState } from '../plan/packages.ts';
@@ -46,10 +46,19 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
   }
 }
 
-/** After a rollback: dpkg must show exactly the versions the host had before. */
+/** After a rollback: dpkg must show exactly the versions the host had before. A query that
+ * cannot run (sudo refused, connection lost) leaves the host failed, the reason saying both why
+ * it was rolled back and why that is unconfirmed. */
 async function verifyRestored(h: HostRun, m: Packages, before: PackageHostState, reason: string): Promise<HostOutcome> {
   const names = m.packages.debs.map((d) => d.name);
-  const after = await h.step('verify-rollback', () => queryPackages(h.conn, names, h.ctx.config.remoteDir), (s) => ({ detail: s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ') }));
+  let after: PackageHostState;
+  try {
+    after = await h.step('verify-rollback', () => queryPackages(h.conn, names, h.ctx.config.remoteDir), (s) => ({ detail: s.packages.map((p) => `${p.name} ${p.installed ?? 'absent'}`).join(', ') }));
+  } catch (err) {
+    const info = errorInfo(err);
+    if (isUnreachable(info.code)) throw err;
+    return h.finish('failed', `${reason}; then rolled back, unconfirmed: dpkg could not be queried afterwards to check that ${names.join(', ')} are back at their previous versions (${reason.includes(info.message) ? 'the same error' : info.message})`);
+  }
   const differ = names.filter((n) => (before.packages.find((p) => p.name === n)?.installed ?? null) !== (after.packages.find((p) => p.name === n)?.installed ?? null));
   if (differ.length) return h.finish('rollback-failed', `${reason}; and ${differ.join(', ')} did not return to the previous version`);
   return h.finish('rolled-back', reason);

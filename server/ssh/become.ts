@@ -25,8 +25,15 @@ export function becomeCommand(b: Become, command: string, nonce = randomBytes(12
   return { command: shellCommand(argv), marker, prompt };
 }
 
-/** Why sudo did not run the command, from what it printed before giving up. */
-export function becomeFailure(stderr: string, b: Become, host: string, exitCode: number | null): AppError {
+/** Why sudo did not run the command, from what it printed before giving up; `worked`: sudo let
+ * this host's login user become `b.user` earlier in this process (so it changed mid-run). */
+export function becomeFailure(stderr: string, b: Become, host: string, exitCode: number | null, worked = false): AppError {
+  const why = sudoRefusal(stderr, b, host, exitCode);
+  if (!worked) return why;
+  return new AppError(why.code, `${host}: sudo stopped working mid-run: it let the login user become ${b.user} earlier in this run, so the host's sudo rules or the account changed since; ${why.message.slice(host.length + 2)}`);
+}
+
+function sudoRefusal(stderr: string, b: Become, host: string, exitCode: number | null): AppError {
   const said = stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ').slice(0, 400);
   if (/a password is required/i.test(stderr)) {
     return new AppError('auth', `${host}: sudo needs a password for ${b.user}: set ansible_become_password for this host, or give the login user NOPASSWD in sudoers`);

@@ -52,6 +52,9 @@ const CHANNELS_PER_CONNECTION = 4;
 /** Transient connect failures (refused while sshd restarts, reset, DNS hiccup) are retried. */
 const CONNECT_RETRIES = 2;
 const RETRY_BASE_MS = 250;
+/** Targets whose sudo let a command run in this process (this connection or an earlier one to the
+ * same target): a later refusal means sudo changed on the host mid-run, and says so. */
+const becameRoot = new WeakSet<SshTarget>();
 
 export class SshConnection {
   private readonly channels = new PQueue({ concurrency: CHANNELS_PER_CONNECTION });
@@ -238,6 +241,7 @@ export class SshConnection {
             const mark = before.indexOf(`${wrapped!.marker}\n`);
             if (mark < 0) return;
             opened = true;
+            becameRoot.add(this.target);
             resolveOpen({ ...channel, done });
             const rest = before.subarray(mark + wrapped!.marker.length + 1);
             if (rest.length) onOut(rest);
@@ -249,13 +253,13 @@ export class SshConnection {
             if (seen > prompts) {
               prompts = seen;
               // a second prompt means the password was wrong: never retried
-              if (prompts > 1 || !become!.password) return fail(becomeFailure('incorrect password', become!, host, null));
+              if (prompts > 1 || !become!.password) return fail(becomeFailure('incorrect password', become!, host, null, becameRoot.has(this.target)));
               stream.write(`${become!.password.reveal()}\n`);
             }
           });
           stream.on('close', (code: number | null, signal: string | null) => {
             ended = true;
-            if (!opened) return fail(becomeFailure(beforeErr.split(wrapped!.prompt).join(''), become!, host, code ?? null));
+            if (!opened) return fail(becomeFailure(beforeErr.split(wrapped!.prompt).join(''), become!, host, code ?? null, becameRoot.has(this.target)));
             finish(() => resolveExec({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal: signal ?? null }));
           });
         });

@@ -429,6 +429,57 @@ export function tmpLeftovers(lab: Lab, h: LabHost): string[] {
   return sh(lab, h, 'for f in /tmp/.fleetpatch-upload-*; do [ -e "$f" ] && echo "$f $(stat -c %s "$f") bytes"; done; true').trim().split('\n').filter(Boolean);
 }
 
+/** The login user the sudo faults (07) make on lab hosts. */
+export const SUDO_LOGIN = 'fpadmin';
+/** Its NOPASSWD rule: the drop-in the sudo faults remove or change mid-run. */
+export const SUDOERS_DROPIN = '/etc/sudoers.d/fp-reliability';
+
+/** Makes `SUDO_LOGIN` on the host (home in the host's own /opt, the lab's key, NOPASSWD sudo
+ * through `SUDOERS_DROPIN`) and adds a PAM session hook to sudo that holds any sudo whose command
+ * line contains the text in /run/fp-sudo-hold, after sudo has let it through and before the
+ * command runs, touching /run/fp-sudo-held meanwhile: a host caught inside an exec that already
+ * became root, so sudo can be broken before the next one. */
+export function addSudoLogin(lab: Lab, h: LabHost): void {
+  sh(
+    lab,
+    h,
+    `set -e
+mkdir -p /opt/home
+id ${SUDO_LOGIN} >/dev/null 2>&1 || useradd -m -d /opt/home/${SUDO_LOGIN} -s /bin/sh -p '*' ${SUDO_LOGIN}
+install -d -m 700 -o ${SUDO_LOGIN} -g ${SUDO_LOGIN} /opt/home/${SUDO_LOGIN}/.ssh
+install -m 600 -o ${SUDO_LOGIN} -g ${SUDO_LOGIN} /root/.ssh/authorized_keys /opt/home/${SUDO_LOGIN}/.ssh/authorized_keys
+mkdir -p /usr/local/sbin
+cat > /usr/local/sbin/fp-sudo-hold <<'HOOK'
+#!/bin/sh
+[ "$PAM_TYPE" = open_session ] && [ -e /run/fp-sudo-hold ] || exit 0
+tr '\\000' ' ' < /proc/$PPID/cmdline | grep -qF -- "$(cat /run/fp-sudo-hold)" || exit 0
+touch /run/fp-sudo-held
+while [ -e /run/fp-sudo-hold ]; do sleep 0.1; done
+HOOK
+chmod 755 /usr/local/sbin/fp-sudo-hold
+grep -q fp-sudo-hold /etc/pam.d/sudo || echo 'session optional pam_exec.so seteuid /usr/local/sbin/fp-sudo-hold' >> /etc/pam.d/sudo`,
+  );
+  setSudo(lab, h, 'nopasswd');
+}
+
+/** The login user's sudo rule: NOPASSWD, a password required (it has none), or no rule at all. */
+export function setSudo(lab: Lab, h: LabHost, rule: 'nopasswd' | 'password' | 'none'): void {
+  if (rule === 'none') sh(lab, h, `rm -f ${SUDOERS_DROPIN}`);
+  else sh(lab, h, `printf '%s\\n' '${SUDO_LOGIN} ALL=(ALL:ALL) ${rule === 'nopasswd' ? 'NOPASSWD: ' : ''}ALL' > ${SUDOERS_DROPIN}.new && chmod 440 ${SUDOERS_DROPIN}.new && visudo -cqf ${SUDOERS_DROPIN}.new && mv ${SUDOERS_DROPIN}.new ${SUDOERS_DROPIN}`);
+}
+
+/** The lab with an inventory of its own in which `names` log in as `SUDO_LOGIN` and become root
+ * with sudo (ansible_become=true); the other hosts still log in as root. */
+export function withSudoInventory(lab: Lab, names: string[]): Lab {
+  const inventory = join(lab.dir, 'inventory-sudo.ini');
+  const lines = readFileSync(lab.inventory, 'utf8').split('\n').map((l) => {
+    const name = l.split(/\s+/)[0]!;
+    return names.includes(name) && /\bansible_host=/.test(l) ? `${l} ansible_user=${SUDO_LOGIN} ansible_become=true` : l;
+  });
+  writeFileSync(inventory, lines.join('\n'));
+  return { ...lab, inventory };
+}
+
 /** A reliability lab of `count` VMs only (qemu, Debian's own kernel): `hosts` are the VMs. */
 export async function startVmLab(count: number): Promise<Lab> {
   const dir = newLabDir();

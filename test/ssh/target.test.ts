@@ -97,5 +97,7 @@ describe('sudo wrapping', () => {
     assert.match(becomeFailure('sudo: a password is required\n', b, 'h1', 1).message, /^h1: sudo needs a password for root: set ansible_become_password/);
     assert.match(becomeFailure('fpadmin is not in the sudoers file.\n', b, 'h1', 1).message, /may not run commands as root/);
     assert.equal(becomeFailure('sh: 1: sudo: not found\n', b, 'h1', 127).code, 'command-failed');
+    // sudo that worked earlier in the run and now refuses: said so, with sudo's own reason
+    assert.match(becomeFailure('sudo: a password is required\n', b, 'h1', 1, true).message, /^h1: sudo stopped working mid-run: .*; sudo needs a password for root/);
   });
 });

@@ -1,0 +1,79 @@
+/** Fault 7: sudo stops working mid-run. lab-02 and lab-03 log in as an unprivileged user and
+ * become root with `sudo -n` (ansible_become=true); lab-01 logs in as root. On lab-02, sudo is
+ * broken in the middle of a run: its NOPASSWD rule removed while the host's facts exec (already
+ * root) is held by a PAM session hook — so the apply exec's sudo is the first to be refused —
+ * and, in the second case, the rule changed to one that wants a password while the host is held
+ * inside dpkg's postinst — so the apply is already root, and the checks' connection and
+ * everything after it is refused. lab-02 must end failed or rolled back with a reason naming sudo
+ * and the host, nothing half-applied; the other hosts are unaffected; once sudo works again the
+ * next run patches lab-02. The verdict compares every host's real state with the database, right
+ * after the faulted run and after the retry. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SKIP, addSudoLogin, apply, existsInside, fault, fp, host, reset, setSudo, sh, startLab, stopLab, summarise, verdict, waitFor, withSudoInventory, type Lab } from './support.ts';
+
+describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SKIP }, () => {
+  let lab: Lab;
+  before(async () => {
+    const root = await startLab(3);
+    for (const name of ['lab-02', 'lab-03']) addSudoLogin(root, host(root, name));
+    lab = withSudoInventory(root, ['lab-02', 'lab-03']);
+    // the helper is pushed on first contact: done before, so the fault meets cached files
+    const facts = await fp(lab, 'facts', '-i', lab.inventory);
+    assert.equal(facts.code, 0, facts.err);
+  });
+  after(async () => {
+    if (lab) await stopLab(lab);
+  });
+
+  for (const v of [
+    // the facts exec of an apply is the one with --packages
+    { order: '7a', name: 'sudo rule removed between facts and apply', hold: '--packages', rule: 'none' as const, reason: /sudo stopped working mid-run/ },
+    { order: '7b', name: 'sudo wants a password between apply and checks', hold: null, rule: 'password' as const, reason: /sudo stopped working mid-run.*then rolled back, unconfirmed/ },
+  ]) {
+    it(v.name, async () => {
+      const h = host(lab, 'lab-02');
+      try {
+        await fault(v.order, v.name, 'lab-02 of 3 (lab-02, lab-03 via sudo)', null, lab, async () => {
+          const notes: string[] = [];
+          let held: string;
+          if (v.hold) {
+            sh(lab, h, `rm -f /run/fp-sudo-held; printf '%s' '${v.hold}' > /run/fp-sudo-hold`);
+            held = '/run/fp-sudo-held';
+          } else {
+            sh(lab, h, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+            held = '/run/fp-demo-at-fp-demo-1.1-postinst';
+          }
+          const pending = apply(lab, 'pkg-good', '--forks', '3');
+          try {
+            await waitFor(() => existsInside(lab, h, held), 120_000, `lab-02 held (${held})`);
+            setSudo(lab, h, v.rule);
+          } finally {
+            sh(lab, h, 'rm -f /run/fp-sudo-hold /run/fp-demo-hold-fp-demo-1.1-postinst');
+          }
+          const r = await pending;
+          const states = Object.fromEntries(r.hosts.map((x) => [x.inventoryName, x]));
+          notes.push(`the run: exit ${r.code}; ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')}`);
+          notes.push(`lab-02's reason: ${states['lab-02']?.reason}`);
+          notes.push(`lab-02 after the run: ${sh(lab, h, "dpkg-query -W -f='fp-demo ${Version} ${Status}' fp-demo").trim()}; journal: ${sh(lab, h, 'tail -n 1 /var/lib/fleetpatch/journal 2>/dev/null || true').trim() || 'empty'}`);
+          assert.ok(['failed', 'rolled-back'].includes(states['lab-02']?.state ?? ''), `lab-02 ends failed or rolled back: ${JSON.stringify(states['lab-02'])}`);
+          assert.match(states['lab-02']!.reason ?? '', /lab-02/);
+          assert.match(states['lab-02']!.reason ?? '', v.reason);
+          assert.equal(states['lab-01']?.state, 'applied');
+          assert.equal(states['lab-03']?.state, 'applied');
+          // the hosts and the database agree right after the faulted run too, not only after the retry
+          const mid = verdict(lab);
+          notes.push(`after the faulted run: ${summarise(mid.states)}`, ...mid.discrepancies.map((d) => `DISCREPANCY: after the faulted run: ${d}`));
+          setSudo(lab, h, 'nopasswd');
+          const again = await apply(lab, 'pkg-good', '--limit', 'lab-02');
+          notes.push(`with sudo back: lab-02 ${again.hosts[0]?.state}`);
+          assert.equal(again.hosts[0]?.state, 'applied');
+          return notes;
+        });
+      } finally {
+        setSudo(lab, h, 'nopasswd');
+        await reset(lab);
+      }
+    });
+  }
+});
