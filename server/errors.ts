@@ -97,15 +97,16 @@ export function isUnreachable(code: ErrorCode): boolean {
   return code === 'dns' || code === 'refused' || code === 'timeout' || code === 'channel';
 }
 
-/** Any thrown value as {code, message}, for JSON output and storage. */
 /** SQLite's result codes a full, broken or read-only disk gives, and what to tell the admin. */
 const SQLITE_DISK: Record<string, string> = {
   SQLITE_FULL: 'the disk holding the database is full',
-  SQLITE_IOERR: 'the disk holding the database failed to read or write',
+  // an ext4 aborted by a disk error (errors=remount-ro) fails the writes of files open on it with EIO
+  SQLITE_IOERR: 'the disk holding the database failed to read or write (a disk error; its file system may have gone read-only)',
   SQLITE_READONLY: 'the database is read-only (its disk or file is not writable)',
   SQLITE_CANTOPEN: 'the database file cannot be opened',
 };
 
+/** Any thrown value as {code, message}, for JSON output and storage. */
 export function errorInfo(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof AppError) return { code: err.code, message: err.message };
   const sqlite = (err as { code?: unknown } | null)?.code;
