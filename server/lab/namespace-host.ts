@@ -150,12 +150,23 @@ export function runningPid(labDir: string, name: string): number | null {
   }
 }
 
+/** `alive()`, asked again a few times before it is believed false: on a machine starting hundreds
+ * of hosts, a single look at /proc once said a running host was gone (a 400-host lab up failed on a
+ * host whose sshd had logged "Server listening" and kept running). */
+async function stillAlive(alive: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 5; i++) {
+    if (alive()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
 /** Waits until the host's sshd sends its banner. */
 export async function waitForSsh(host: LabHost, timeoutMs: number, alive: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     // alive first: a banner on a port another lab holds must not pass for this host's sshd
-    if (!alive()) throw new AppError('lab', `${host.name}: sshd exited during start-up (is ${host.address}:${host.port} taken by another lab? see its console.log)`);
+    if (!(await stillAlive(alive))) throw new AppError('lab', `${host.name}: sshd exited during start-up (is ${host.address}:${host.port} taken by another lab? see its console.log)`);
     if (await sshBanner(host)) return;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -84,13 +84,17 @@ function reniceHosts(dir: string, nice: number): void {
   }
 }
 
-export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?: number }): Promise<void> {
+export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?: number; lab?: string }): Promise<void> {
   const browsers = o.browsers ?? 5;
-  const dir = newLabDir();
-  await labUp(dir, o.hosts, await freePort()).catch(async (err) => {
-    await labDown(dir, true);
-    throw err;
-  });
+  // --lab DIR: a lab already up (e.g. `fleetpatch lab up --hosts 1000`, which takes long to boot);
+  // it is used with all its hosts and left up
+  const dir = o.lab ?? newLabDir();
+  if (o.lab) o = { ...o, hosts: labHosts(dir).length };
+  else
+    await labUp(dir, o.hosts, await freePort()).catch(async (err) => {
+      await labDown(dir, true);
+      throw err;
+    });
   if (o.hostsNice) reniceHosts(dir, o.hostsNice);
   const configFile = join(dir, 'fleetpatch.json');
   const inventory = join(dir, 'inventory.ini');
@@ -193,7 +197,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
     await browser.close();
     await web.close();
     db.$client.close();
-    await labDown(dir, true);
+    if (!o.lab) await labDown(dir, true);
   }
   const keys = Object.keys(rows[0] ?? {});
   console.log([`| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${keys.map((k) => r[k]).join(' | ')} |`)].join('\n'));
