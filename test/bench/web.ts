@@ -18,7 +18,7 @@ import { loadConfig } from '../../server/config.ts';
 import { openDatabase } from '../../server/db/index.ts';
 import { eventsAfter, runHostResults } from '../../server/db/runs.ts';
 import { createToken } from '../../server/db/tokens.ts';
-import { addUser } from '../../server/db/users.ts';
+import { addUser, findUser } from '../../server/db/users.ts';
 import { labDown, labUp } from '../../server/lab/index.ts';
 import { runningPid } from '../../server/lab/namespace-host.ts';
 import { cli, freePort, labHosts, newLabDir, ssh } from '../support/lab.ts';
@@ -102,7 +102,8 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
   if (facts.code !== 0) throw new Error(facts.err);
   const config = { ...loadConfig({ flags: { config: configFile } }), forks: o.forks };
   const db = openDatabase(config.database);
-  const user = await addUser(db, 'bench', 'operator', PASSWORD);
+  // a reused lab (--lab) keeps the user of an earlier bench; its password is this one
+  const user = findUser(db, 'bench') ?? (await addUser(db, 'bench', 'operator', PASSWORD));
   const { token } = createToken(db, user, 'bench');
   const web = await startConsole(db, `127.0.0.1:${await freePort()}`, { inventories: [inventory], bundlesDir: join(dir, 'bundles'), config, loadOptions: { ansibleCfg: null } });
   const base = web.url.replace(/\/$/, '');
