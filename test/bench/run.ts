@@ -8,7 +8,7 @@
  *   inventory (same JSON required);
  * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
  *   change → row change latency, page load times during the run, controller RSS, bytes per
- *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/performance.md),
+ *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/benchmarks.md),
  *   `--lab DIR` uses a lab already up (all its hosts) instead of starting one;
  * - livepatch: the example `good` livepatch bundle applied and rolled back on --hosts K lab VMs
  *   (default 2) by fleetpatch and by hand over OpenSSH (insmod, poll sysfs, rmmod).
