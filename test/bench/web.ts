@@ -135,9 +135,12 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       const c0 = cpu();
       const t0 = performance.now();
       const { run } = (await api('/api/runs', { bundle: 'pkg-good', pattern: 'all', sha256: plan.sha256, strategy: { waves: '100%', forks: String(o.forks) } })) as { run: number };
+      const opened: number[] = [];
       await Promise.all(pages.map(async (p) => {
-        await p.goto(`${base}/runs/${run}`, { timeout: 180_000 });
+        const t = performance.now();
+        await p.goto(`${base}/runs/${run}`, { timeout: 900_000 });
         await p.evaluate(OBSERVE);
+        opened.push(performance.now() - t);
       }));
       let finished = false;
       const probe = probePages([`${base}/hosts`, `${base}/runs/${run}`], cookie, () => finished);
@@ -184,6 +187,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
         latencyMedianMs: median(latencies),
         latencyP95Ms: p95(latencies),
         changesMeasured: latencies.length,
+        runPageOpenMaxMs: Math.round(Math.max(...opened)),
         pageLoadMedianMs: Math.round(median(pageMs)),
         pageLoadMaxMs: Math.round(Math.max(...pageMs)),
         pageLoads: pageMs.length,
