@@ -220,10 +220,17 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
       }
       peakRss.push(Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024));
       channels.push({ connections: counts.connections / hosts, channels: counts.channels / hosts });
-      if (r.code !== 0) throw new Error(`bench: fleetpatch run exited ${r.code}: ${r.err} ${r.out.slice(0, 2000)}`);
-      const res = JSON.parse(r.out) as { run: { id: number }; hosts: { state: string }[] };
+      let res: { run: { id: number }; hosts: { inventoryName: string; state: string; reason: string | null }[] };
+      try {
+        res = JSON.parse(r.out);
+      } catch {
+        throw new Error(`bench: fleetpatch run exited ${r.code}: ${r.err} ${r.out.slice(0, 2000)}`);
+      }
+      // every host that did not end applied, with its reason: the failure must be diagnosable after the lab is gone
       const notApplied = res.hosts.filter((x) => x.state !== 'applied');
-      if (res.hosts.length !== hosts || notApplied.length) throw new Error(`bench: fleetpatch run ${res.run.id}: ${notApplied.length} hosts not applied`);
+      if (r.code !== 0 || res.hosts.length !== hosts || notApplied.length) {
+        throw new Error(`bench: fleetpatch run ${res.run.id} exited ${r.code}, ${res.hosts.length} of ${hosts} hosts, not applied:\n${notApplied.map((x) => `  ${x.inventoryName}: ${x.state}: ${x.reason ?? ''}`).join('\n')}\n${r.err}`);
+      }
       runIds.push(res.run.id);
     };
     /** Per fleetpatch round: median ms of every step over the hosts, and of each host's whole span. */
