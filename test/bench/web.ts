@@ -8,8 +8,9 @@
  * another logged-in client while the run goes on (is the console usable meanwhile); peak RSS of the controller (this process serves the pages *and* runs the run);
  * bytes per update (the run's whole event stream replayed once, divided by its events); controller
  * CPU per host. Hosts are rolled back between rounds (unmeasured); after each round every host must
- * have fp-demo 1.1 (over ssh), every host result `applied`, and every browser must have seen every
- * host turn `applied`. */
+ * be `applied` (fp-demo 1.1 over ssh) or `rolled-back` (1.0: on an overloaded lab a host may not
+ * answer the checks' new connection in time; counted in the row), and every browser must show every
+ * host in the state the database has. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -155,10 +156,18 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       const pageMs = await probe;
       await new Promise((res) => setTimeout(res, 1500)); // the last events reach the pages
       clearInterval(sampler);
-      // verify: the database and the hosts agree, and every browser saw every host turn applied
+      // verify: every host ended applied or rolled back (a lab host too starved to answer the checks'
+      // new connection is rolled back: safe, and counted), the database and the hosts agree, and every
+      // browser shows every host in its final state (no event lost)
       const results = runHostResults(db, run);
-      if (results.length !== o.hosts || results.some((h) => h.state !== 'applied')) throw new Error(`run ${run}: not every host applied: ${results.map((h) => h.state).join(',')}`);
-      for (const h of labHosts(dir)) if (ssh(dir, h, "dpkg-query -W -f='${Version}' fp-demo").trim() !== '1.1') throw new Error(`${h.name}: fp-demo is not 1.1`);
+      const odd = results.filter((h) => h.state !== 'applied' && h.state !== 'rolled-back');
+      if (results.length !== o.hosts || odd.length) throw new Error(`run ${run}: ${results.length} of ${o.hosts} hosts, neither applied nor rolled back: ${odd.map((h) => `${h.inventoryName}: ${h.state}: ${h.reason ?? ''}`).join('; ')}`);
+      const byName = new Map(labHosts(dir).map((h) => [h.name, h]));
+      for (const h of results) {
+        const want = h.state === 'applied' ? '1.1' : '1.0';
+        const got = ssh(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo").trim();
+        if (got !== want) throw new Error(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got}`);
+      }
       const events = eventsAfter(db, run, 0);
       const written = new Map<string, number>(); // "hr:state" → when the engine wrote it
       for (const e of events) if (e.type === 'host' && e.hostResultId !== null) written.set(`${e.hostResultId}:${(e.data as { state: string }).state}`, e.at.getTime());
@@ -168,8 +177,10 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
         const seen = (await p.evaluate('window.__fpSeen')) as [string, string, number][];
         openedAt.push(seen.length ? Math.min(...seen.map((s) => s[2])) : 0);
         const initial = (await p.evaluate('window.__fpInitial')) as [string, string][];
-        const applied = new Set([...initial, ...seen].filter((s) => s[1] === 'applied').map((s) => s[0]));
-        if (applied.size !== o.hosts) throw new Error(`a browser saw ${applied.size} of ${o.hosts} hosts turn applied`);
+        const shown = new Map<string, string>();
+        for (const [hr, state] of [...initial, ...seen]) shown.set(hr, state);
+        const missed = results.filter((h) => shown.get(String(h.id)) !== h.state);
+        if (missed.length) throw new Error(`a browser shows ${missed.length} host(s) in another state than the database (an event lost): ${missed.slice(0, 5).map((h) => `${h.inventoryName}: ${shown.get(String(h.id))} vs ${h.state}`).join('; ')}`);
         for (const [hr, state, t] of seen) {
           const w = written.get(`${hr}:${state}`);
           if (w !== undefined) latencies.push(t - w);
@@ -183,6 +194,8 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
         forks: o.forks,
         browsers,
         hostsNice: o.hostsNice ?? 0,
+        applied: results.filter((h) => h.state === 'applied').length,
+        rolledBack: results.filter((h) => h.state === 'rolled-back').length,
         wallS: Number(wall.toFixed(2)),
         latencyMedianMs: median(latencies),
         latencyP95Ms: p95(latencies),
