@@ -23,10 +23,18 @@ const BOOT_TIMEOUT_MS = 30_000;
  * booted, so a 1,000-host lab on 2 cores does not wait for 1,000 sshds at the same time. */
 const HOST_PARALLEL = 16;
 
-/** `fn` over every host, at most HOST_PARALLEL at a time; rejects with the first failure. */
+/** `fn` over every host, at most HOST_PARALLEL at a time; at the first failure nothing more is
+ * started, and it rejects once the ones in flight have ended (else hosts booted after a caller's
+ * `lab down` outlived it). */
 async function limited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
   const queue = new PQueue({ concurrency: HOST_PARALLEL });
-  await queue.addAll(items.map((item) => () => fn(item)));
+  try {
+    await queue.addAll(items.map((item) => () => fn(item)));
+  } catch (err) {
+    queue.clear();
+    await queue.onIdle();
+    throw err;
+  }
 }
 /** TCG boots take 3–8 s alone; several at once on 2 cores, or a busy machine, take longer. */
 const VM_BOOT_TIMEOUT_MS = 90_000;
