@@ -28,24 +28,25 @@ export function becomeCommand(b: Become, command: string, nonce = randomBytes(12
 /** Why sudo did not run the command, from what it printed before giving up; `worked`: sudo let
  * this host's login user become `b.user` earlier in this process (so it changed mid-run). */
 export function becomeFailure(stderr: string, b: Become, host: string, exitCode: number | null, worked = false): AppError {
-  const why = sudoRefusal(stderr, b, host, exitCode);
-  if (!worked) return why;
-  return new AppError(why.code, `${host}: sudo stopped working mid-run: it let the login user become ${b.user} earlier in this run, so the host's sudo rules or the account changed since; ${why.message.slice(host.length + 2)}`);
+  const [code, why] = sudoRefusal(stderr, b, exitCode);
+  const changed = worked ? `sudo stopped working mid-run: it let the login user become ${b.user} earlier in this run, so the host's sudo rules or the account changed since; ` : '';
+  return new AppError(code, `${host}: ${changed}${why}`);
 }
 
-function sudoRefusal(stderr: string, b: Become, host: string, exitCode: number | null): AppError {
+/** The error code and message (without the host) for what sudo printed before giving up. */
+function sudoRefusal(stderr: string, b: Become, exitCode: number | null): ['auth' | 'command-failed', string] {
   const said = stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ').slice(0, 400);
   if (/a password is required/i.test(stderr)) {
-    return new AppError('auth', `${host}: sudo needs a password for ${b.user}: set ansible_become_password for this host, or give the login user NOPASSWD in sudoers`);
+    return ['auth', `sudo needs a password for ${b.user}: set ansible_become_password for this host, or give the login user NOPASSWD in sudoers`];
   }
   if (/incorrect password|try again/i.test(stderr)) {
-    return new AppError('auth', `${host}: sudo refused ansible_become_password; fix the password in the inventory (it is not retried, so the account is not locked out)`);
+    return ['auth', 'sudo refused ansible_become_password; fix the password in the inventory (it is not retried, so the account is not locked out)'];
   }
   if (/not in the sudoers|not allowed to (execute|run)|may not run sudo/i.test(stderr)) {
-    return new AppError('auth', `${host}: the login user may not run commands as ${b.user} with sudo (${said}); add a sudoers rule for it`);
+    return ['auth', `the login user may not run commands as ${b.user} with sudo (${said}); add a sudoers rule for it`];
   }
   if (exitCode === 127 || /sudo: (command )?not found/i.test(stderr)) {
-    return new AppError('command-failed', `${host}: sudo is not installed on the host (exit ${exitCode}); install it or log in as root`);
+    return ['command-failed', `sudo is not installed on the host (exit ${exitCode}); install it or log in as root`];
   }
-  return new AppError('auth', `${host}: becoming ${b.user} with sudo failed (exit ${exitCode}${said ? `: ${said}` : ''})`);
+  return ['auth', `becoming ${b.user} with sudo failed (exit ${exitCode}${said ? `: ${said}` : ''})`];
 }
