@@ -172,10 +172,8 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       const written = new Map<string, number>(); // "hr:state" → when the engine wrote it
       for (const e of events) if (e.type === 'host' && e.hostResultId !== null) written.set(`${e.hostResultId}:${(e.data as { state: string }).state}`, e.at.getTime());
       const latencies: number[] = [];
-      const openedAt: number[] = [];
       for (const p of pages) {
         const seen = (await p.evaluate('window.__fpSeen')) as [string, string, number][];
-        openedAt.push(seen.length ? Math.min(...seen.map((s) => s[2])) : 0);
         const initial = (await p.evaluate('window.__fpInitial')) as [string, string][];
         const shown = new Map<string, string>();
         for (const [hr, state] of [...initial, ...seen]) shown.set(hr, state);
