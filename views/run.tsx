@@ -1,12 +1,13 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /** The run page: a per-host table that follows the run over SSE (sse-swap per row). */
-import type { HostResultView, RunProgress, RunSummary, RunView } from '../server/web/data.ts';
+import type { HostResultView, RunPageView, RunProgress, RunSummary } from '../server/web/data.ts';
+import type { HostRow } from '../server/web/live-rows.ts';
 import { isFinished } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { duration } from './time.ts';
 
 /** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. */
-export function HostCells(props: { h: HostResultView; runId: number; now: Date }) {
+export function HostCells(props: { h: HostRow; runId: number; now: Date }) {
   const h = props.h;
   return (
     <>
@@ -88,7 +89,7 @@ export function ProgressView(props: { p: RunProgress }) {
   );
 }
 
-export function RunPage(props: { viewer: Viewer; view: RunView; now: Date }) {
+export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date }) {
   const { run, hosts, progress, lastEventId } = props.view;
   const canCancel = props.viewer.role !== 'viewer' && !isFinished(run.state);
   const live = isFinished(run.state) ? {} : { 'hx-ext': 'sse', 'sse-connect': `/runs/${run.id}/events?after=${lastEventId}`, 'sse-close': 'end' };

@@ -9,6 +9,7 @@ import type { HostState } from '../rollout/record.ts';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { StoredHost } from '../db/hosts.ts';
 import type { Facts } from '../facts/types.ts';
+import { hostRows, waveStates, type HostRow } from './live-rows.ts';
 
 export interface HostView {
   id: number;
@@ -278,7 +279,7 @@ export function isHostFinished(state: string): boolean {
 
 /** The progress of a run, read now. */
 export function runProgressOf(db: Db, run: RunRow): RunProgress {
-  return runProgress(runHostResults(db, run.id), run.strategy);
+  return runProgress(waveStates(db, run.id), run.strategy);
 }
 
 export interface RunView {
@@ -296,6 +297,24 @@ export function runView(db: Db, id: number): RunView | undefined {
   if (!run) return undefined;
   const rows = runHostResults(db, id);
   return { run: runSummary(run), hosts: rows.map((h) => hostResultView(db, h)), progress: runProgress(rows, run.strategy), lastEventId };
+}
+
+/** What the run page shows: the run, one row per host (without step logs), the progress. */
+export interface RunPageView {
+  run: RunSummary;
+  hosts: HostRow[];
+  progress: RunProgress;
+  /** The newest event when this view was read: the page's live stream resumes after it. */
+  lastEventId: number;
+}
+
+/** The run page's view: the event id is read first, so a stream from it misses nothing. */
+export function runPageView(db: Db, id: number): RunPageView | undefined {
+  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(eq(events.runId, id)).get()?.id ?? 0;
+  const run = getRun(db, id);
+  if (!run) return undefined;
+  const rows = hostRows(db, id);
+  return { run: runSummary(run), hosts: rows, progress: runProgress(rows, run.strategy), lastEventId };
 }
 
 export function isFinished(state: string): boolean {

@@ -29,17 +29,27 @@ function parseSse(text: string): SseMessage[] {
 }
 
 describe('live run stream (SSE)', () => {
-  it('resumes with Last-Event-ID: exactly the events after that id, in order, then ends for a finished run', async () => {
+  it('resumes with Last-Event-ID: the newest event of each row after that id, in order, then ends for a finished run', async () => {
     const { app, db, run, hostA, hostB, event } = await webFixture();
+    // run, A, B, A, run: one batch for a stream that starts now
     const ids = [event(null, 'run'), event(hostA.id), event(hostB.id), event(hostA.id), event(null, 'run')].map((e) => e.id);
     updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
     const { cookie } = await login(app, 'viewer');
-    for (const after of [0, ids[0]!, ids[2]!, ids[4]!]) {
+    const want: [number, number[]][] = [
+      // the older event of a row is superseded by its newest (the row is re-rendered as it is now)
+      [0, [ids[2]!, ids[3]!, ids[4]!]],
+      [ids[0]!, [ids[2]!, ids[3]!, ids[4]!]],
+      [ids[2]!, [ids[3]!, ids[4]!]],
+      [ids[3]!, [ids[4]!]],
+      [ids[4]!, []],
+    ];
+    for (const [after, expected] of want) {
       const res = await app.request('/runs/1/events', { headers: browser({ cookie, 'last-event-id': String(after) }) });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
       const messages = parseSse(await res.text());
-      assert.deepEqual(messages.filter((m) => m.id).map((m) => Number(m.id)), ids.filter((id) => id > after), `after ${after}`);
+      assert.deepEqual(messages.filter((m) => m.id).map((m) => Number(m.id)), expected, `after ${after}`);
+      assert.deepEqual(messages.filter((m) => m.id).map((m) => m.event), expected.map((id) => (id === ids[4] ? 'run' : id === ids[2] ? `host-${hostB.id}` : `host-${hostA.id}`)), `after ${after}`);
       assert.equal(messages.at(-1)?.event, 'end');
     }
   });

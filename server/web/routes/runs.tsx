@@ -2,12 +2,13 @@
 /** Runs: the list, the live run page with its SSE stream, a host's step log, cancel. */
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { eventsAfter, getRun, nextRunEvent, requestCancel } from '../../db/runs.ts';
+import { getRun, nextRunEvent, requestCancel } from '../../db/runs.ts';
 import { recordAudit } from '../../db/users.ts';
 import { HostCells, ProgressView, RunPage, RunStatus, StepLog } from '../../../views/run.tsx';
 import { RunsPage } from '../../../views/runs.tsx';
 import { viewerOf, type Deps, type Env } from '../context.ts';
-import { hostResultIn, hostResultView, isFinished, runProgressOf, runSummary, runsView, runView } from '../data.ts';
+import { hostResultIn, hostResultView, isFinished, runPageView, runProgressOf, runSummary, runsView, runView } from '../data.ts';
+import { eventRefsAfter, hostRow, runState, type EventRef } from '../live-rows.ts';
 
 function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
   if (cache.has(key)) return;
@@ -15,14 +16,24 @@ function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
   if (cache.size > 20_000) cache.delete(cache.keys().next().value as K);
 }
 
+/** One server-sent event, as hono's writeSSE formats it (data split into lines; event and id are
+ * our own names and numbers, never a line break). */
+function sseFrame(event: string, data: string, id?: number): string {
+  const lines = data
+    .split(/\r\n|\r|\n/)
+    .map((l) => `data: ${l}`)
+    .join('\n');
+  return `event: ${event}\n${lines}\n${id === undefined ? '' : `id: ${id}\n`}\n`;
+}
+
 export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void {
-  /** Renders shared by every stream of this app: event id → the row it re-rendered; run:event →
-   * the progress after it. Bounded; an evicted entry is just rendered again. */
-  const rendered = new Map<number, { name: string; html: string }>();
+  /** Frames shared by every stream of this app: event id → the frame that re-rendered its row;
+   * run:event → the progress after it. Bounded; an evicted entry is just rendered again. */
+  const rendered = new Map<number, string>();
   const progressRendered = new Map<string, string>();
   app.get('/runs', need('viewer'), (c) => c.html(<RunsPage viewer={viewerOf(c)} runs={runsView(db)} />));
   app.get('/runs/:id{[0-9]+}', need('viewer'), (c) => {
-    const view = runView(db, Number(c.req.param('id')));
+    const view = runPageView(db, Number(c.req.param('id')));
     if (!view) return c.text('no such run', 404);
     return c.html(<RunPage viewer={viewerOf(c)} view={view} now={now()} />);
   });
@@ -42,9 +53,23 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
   app.post('/runs/:id{[0-9]+}/cancel', need('operator'), cancel);
   app.post('/api/runs/:id{[0-9]+}/cancel', need('operator'), cancel);
 
-  /** The run's events after Last-Event-ID (or ?after=), then new ones as the database gets them;
-   * each event re-renders the current row of its host (or the run's status). After every batch of
-   * events, a `progress` event re-renders wave progress and the failure budget: it carries no id,
+  /** The row an event concerns, rendered now (its host's cells, or the run's status), as a frame. */
+  const frameOf = async (runId: number, e: EventRef): Promise<string> => {
+    let frame = rendered.get(e.id);
+    if (frame === undefined) {
+      const row = e.hostResultId === null ? undefined : hostRow(db, runId, e.hostResultId);
+      if (row) frame = sseFrame(`host-${row.id}`, await (<HostCells h={row} runId={runId} now={now()} />).toString(), e.id);
+      else frame = sseFrame('run', await (<RunStatus run={runSummary(getRun(db, runId)!)} />).toString(), e.id);
+      remember(rendered, e.id, frame);
+    }
+    return frame;
+  };
+
+  /** The run's events after Last-Event-ID (or ?after=), then new ones as the database gets them.
+   * Each batch of new events is one write: for every row (a host's, or the run's status) the
+   * newest event of the batch, re-rendering the row as it is now (an older event of the same row
+   * is superseded by it, and the browser resumes from the last id it got, the batch's newest),
+   * then a `progress` event re-rendering wave progress and the failure budget: it carries no id,
    * so the browser's Last-Event-ID stays the last database event's. Ends after a finished run. */
   app.get('/runs/:id{[0-9]+}/events', need('viewer'), (c) => {
     const id = Number(c.req.param('id'));
@@ -54,33 +79,23 @@ export function runRoutes(app: Hono<Env>, { db, now, need, pollMs }: Deps): void
     return streamSSE(c, async (stream) => {
       let finishedSeen = false;
       while (!stream.aborted) {
-        const finished = isFinished(getRun(db, id)?.state ?? 'gone');
-        const batch = eventsAfter(db, id, last);
-        // every event is sent (resume needs each id), but a row is rendered once per batch, and
-        // once for all the streams following the run (they share `rendered`)
-        const inBatch = new Map<number | null, { name: string; html: string }>();
-        for (const e of batch) {
-          let out = rendered.get(e.id) ?? inBatch.get(e.hostResultId);
-          if (!out) {
-            const hr = e.hostResultId === null ? undefined : hostResultIn(db, id, e.hostResultId);
-            const html = hr ? await (<HostCells h={hostResultView(db, hr)} runId={id} now={now()} />).toString() : await (<RunStatus run={runSummary(getRun(db, id)!)} />).toString();
-            out = { name: hr ? `host-${hr.id}` : 'run', html };
-            inBatch.set(e.hostResultId, out);
-          }
-          remember(rendered, e.id, out);
-          await stream.writeSSE({ id: String(e.id), event: out.name, data: out.html });
-          last = e.id;
-        }
+        const finished = isFinished(runState(db, id) ?? 'gone');
+        const batch = eventRefsAfter(db, id, last);
         if (batch.length) {
+          const newest = new Map<number | null, number>();
+          for (const e of batch) newest.set(e.hostResultId, e.id);
+          let text = '';
+          for (const e of batch) if (newest.get(e.hostResultId) === e.id) text += await frameOf(id, e);
+          last = batch.at(-1)!.id;
           const key = `${id}:${last}`;
-          let html = progressRendered.get(key);
-          const run = html === undefined ? getRun(db, id) : undefined;
-          if (run) remember(progressRendered, key, (html = await (<ProgressView p={runProgressOf(db, run)} />).toString()));
-          if (html !== undefined) await stream.writeSSE({ event: 'progress', data: html });
+          let progress = progressRendered.get(key);
+          const run = progress === undefined ? getRun(db, id) : undefined;
+          if (run) remember(progressRendered, key, (progress = sseFrame('progress', await (<ProgressView p={runProgressOf(db, run)} />).toString())));
+          await stream.write(text + (progress ?? ''));
         }
         // one more pass after the run is seen finished: its last events may land just after its state
         if (finished && finishedSeen) {
-          await stream.writeSSE({ event: 'end', data: 'finished' });
+          await stream.write(sseFrame('end', 'finished'));
           return;
         }
         finishedSeen = finished;
