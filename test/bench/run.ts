@@ -8,7 +8,7 @@
  *   inventory (same JSON required);
  * - web: a run started through the console's API, watched by --browsers B Chromium pages (state
  *   change → row change latency, page load times during the run, controller RSS, bytes per
- *   update); `--hosts-nice N` lowers the lab hosts' CPU priority (see docs/benchmarks.md),
+ *   update); `--hosts-cpu-shares S` puts the lab hosts in a cpu cgroup of weight S (see docs/benchmarks.md),
  *   `--lab DIR` uses a lab already up (all its hosts) instead of starting one;
  * - livepatch: the example `good` livepatch bundle applied and rolled back on --hosts K lab VMs
  *   (default 2) by fleetpatch and by hand over OpenSSH (insmod, poll sysfs, rmmod).
@@ -24,11 +24,11 @@ import { inventorySuite } from './inventory.ts';
 import { livepatchSuite } from './livepatch.ts';
 
 const { values, positionals } = parseArgs({
-  options: { hosts: { type: 'string' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' }, 'hosts-nice': { type: 'string', default: '0' }, lab: { type: 'string' } },
+  options: { hosts: { type: 'string' }, forks: { type: 'string', default: '20' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, browsers: { type: 'string', default: '5' }, 'hosts-cpu-shares': { type: 'string', default: '0' }, lab: { type: 'string' } },
   allowPositionals: true,
 });
-const suites: Record<string, (o: BenchOptions & { browsers?: number; hostsNice?: number; lab?: string }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite, livepatch: livepatchSuite };
+const suites: Record<string, (o: BenchOptions & { browsers?: number; hostsCpuShares?: number; lab?: string }) => Promise<void>> = { facts: factsSuite, peer: peerSuite, web: webSuite, inventory: inventorySuite, livepatch: livepatchSuite };
 const suite = positionals[0] ?? 'facts';
 const run = suites[suite];
 if (!run) throw new Error(`unknown bench suite ${suite}; suites: ${Object.keys(suites).join(', ')}`);
-await run({ hosts: Number(values.hosts ?? (suite === 'livepatch' ? 2 : 20)), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), hostsNice: Number(values['hosts-nice']), ...(values.only ? { only: values.only } : {}), ...(values.lab ? { lab: values.lab } : {}) });
+await run({ hosts: Number(values.hosts ?? (suite === 'livepatch' ? 2 : 20)), forks: Number(values.forks), rounds: Number(values.rounds), browsers: Number(values.browsers), hostsCpuShares: Number(values['hosts-cpu-shares']), ...(values.only ? { only: values.only } : {}), ...(values.lab ? { lab: values.lab } : {}) });

@@ -11,25 +11,29 @@
  * be `applied` (fp-demo 1.1 over ssh) or `rolled-back` (1.0: on an overloaded lab a host may not
  * answer the checks' new connection in time; counted in the row), and every browser must show every
  * host in the state the database has. */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsole } from '../../server/commands/serve.ts';
 import { loadConfig } from '../../server/config.ts';
 import { openDatabase } from '../../server/db/index.ts';
-import { eventsAfter, runHostResults } from '../../server/db/runs.ts';
+import { eventsAfter, getRun, runHostResults } from '../../server/db/runs.ts';
 import { createToken } from '../../server/db/tokens.ts';
 import { addUser, findUser } from '../../server/db/users.ts';
 import { labDown, labUp } from '../../server/lab/index.ts';
-import { runningPid } from '../../server/lab/namespace-host.ts';
-import { cli, freePort, labHosts, newLabDir, ssh } from '../support/lab.ts';
+import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
+import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
 import { cpu, median, type BenchOptions } from './common.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpuGroup, processesInGroups, processesNamed } from './cpu-group.ts';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const PASSWORD = 'bench-password-123';
+const execFileAsync = promisify(execFile);
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))]!;
 
 /** Records, in the page, when each host row's state cell changes text (page clock = Date.now()).
@@ -37,6 +41,8 @@ const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 const OBSERVE = `(() => {
   window.__fpSeen = [];
   window.__fpInitial = [];
+  window.__fpSse = { open: 0, error: 0, message: 0 };
+  for (const [ev, k] of [['htmx:sseOpen', 'open'], ['htmx:sseError', 'error'], ['htmx:sseMessage', 'message']]) document.body.addEventListener(ev, () => window.__fpSse[k]++);
   const last = new Map();
   const stateOf = (row) => { const c = row.querySelector('td.state'); return c ? c.textContent.trim() : ''; };
   for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) { last.set(row.id, stateOf(row)); window.__fpInitial.push([row.id.slice(3), last.get(row.id)]); }
@@ -59,7 +65,8 @@ const OBSERVE = `(() => {
 })()`;
 
 /** Response times (ms) of full page loads while the run goes on: the hosts page and the run page,
- * fetched one after the other by a logged-in client, until `stop` says so. */
+ * fetched one after the other every 5 s by a logged-in client (another admin looking), until
+ * `stop` says so. */
 async function probePages(urls: string[], cookie: string, stop: () => boolean): Promise<number[]> {
   const times: number[] = [];
   while (!stop()) {
@@ -70,22 +77,44 @@ async function probePages(urls: string[], cookie: string, stop: () => boolean): 
       if (!res.ok) throw new Error(`${url}: ${res.status} while the run goes on`);
       times.push(performance.now() - t0);
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 5000));
   }
   return times;
 }
 
-/** Lowers the CPU priority of every process of the lab's hosts (their sshd and whatever it runs),
- * so that, on a machine whose cores the hosts share with the controller, the figures measure the
- * controller and the browsers rather than the wait for a core behind the hosts' dpkg. */
-function reniceHosts(dir: string, nice: number): void {
-  for (const h of labHosts(dir)) {
-    const pid = runningPid(dir, h.name);
-    if (pid !== null) execFileSync('sh', ['-c', 'renice -n "$1" -g "$(ps -o pgid= -p "$2" | tr -d " ")" >/dev/null', 'sh', String(nice), String(pid)]);
-  }
+/** `command` on a lab host over OpenSSH (strict host key checking), its stdout. */
+async function sshAsync(dir: string, host: LabHost, command: string): Promise<string> {
+  const { stdout } = await execFileAsync('ssh', ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command], { encoding: 'utf8' });
+  return stdout;
 }
 
-export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?: number; lab?: string }): Promise<void> {
+/** The process groups of the lab's hosts (each host's sshd and whatever it runs). */
+function hostProcessGroups(dir: string): Set<number> {
+  const out = new Set<number>();
+  for (const h of labHosts(dir)) {
+    const pid = runningPid(dir, h.name);
+    if (pid !== null) out.add(Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]));
+  }
+  return out;
+}
+
+/** CPU seconds used so far by live Chromium processes (browser, renderers, utility processes). */
+function browserCpu(): number {
+  let total = 0;
+  for (const pid of processesNamed(CHROMIUM)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+const CHROMIUM = ['chromium', 'chrome', 'chrome_crashpad'];
+
+export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuShares?: number; lab?: string }): Promise<void> {
   const browsers = o.browsers ?? 5;
   // --lab DIR: a lab already up (e.g. `fleetpatch lab up --hosts 1000`, which takes long to boot);
   // it is used with all its hosts and left up
@@ -96,7 +125,11 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       await labDown(dir, true);
       throw err;
     });
-  if (o.hostsNice) reniceHosts(dir, o.hostsNice);
+  // --hosts-cpu-shares S: the lab's hosts in one cpu cgroup of weight S, the browsers in another of
+  // 1024 (as much as this process's own scheduling group), so that on 2 shared cores the figures
+  // measure the controller and the browsers rather than the wait behind 100 hosts' dpkg
+  const groups = o.hostsCpuShares ? { lab: cpuGroup(`fleetpatch-bench-lab-${process.pid}`, o.hostsCpuShares), browsers: cpuGroup(`fleetpatch-bench-browsers-${process.pid}`, 1024) } : undefined;
+  groups?.lab.add(processesInGroups(hostProcessGroups(dir)));
   const configFile = join(dir, 'fleetpatch.json');
   const inventory = join(dir, 'inventory.ini');
   const facts = await cli(['facts', '-i', inventory, '--config', configFile]);
@@ -113,9 +146,14 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, unknown>>;
   };
-  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  // one Chromium per watcher, as ten people have ten browsers: the contexts of one Chromium share
+  // its limit of 6 HTTP/1.1 connections per host, so a 7th live run page (each holds its SSE
+  // stream open) would wait for a free connection until a stream ends
+  const launched: Browser[] = [];
   const pages: Page[] = [];
   for (let b = 0; b < browsers; b++) {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    launched.push(browser);
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${base}/login`);
     await page.fill('input[name=name]', 'bench');
@@ -124,6 +162,8 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
     await page.waitForURL(`${base}/hosts`);
     pages.push(page);
   }
+  // renderers are started by processes already moved, so they stay in the group
+  groups?.browsers.add(processesNamed(CHROMIUM));
   const cookie = (await pages[0]!.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   const rows: Record<string, number | string>[] = [];
   try {
@@ -133,7 +173,11 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       const plan = await api('/api/plan', { bundle: 'pkg-good', pattern: 'all' });
       let peakRss = process.memoryUsage().rss;
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+      // how long the controller's event loop (server + run + this client, one process) was blocked
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       const c0 = cpu();
+      const b0 = browserCpu();
       const t0 = performance.now();
       const { run } = (await api('/api/runs', { bundle: 'pkg-good', pattern: 'all', sha256: plan.sha256, strategy: { waves: '100%', forks: String(o.forks) } })) as { run: number };
       const opened: number[] = [];
@@ -146,16 +190,21 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       let finished = false;
       const probe = probePages([`${base}/hosts`, `${base}/runs/${run}`], cookie, () => finished);
       for (;;) {
-        const state = ((await api(`/api/runs/${run}`)).run as { state: string }).state;
+        // read in-process: polling GET /api/runs/:id (the whole run view) 5 times a second would
+        // itself be a load on the server under test
+        const state = getRun(db, run)?.state;
         if (state !== 'running') break;
         await new Promise((res) => setTimeout(res, 200));
       }
       const wall = (performance.now() - t0) / 1000;
+      console.error(`round ${r + 1}: run ${run} from ${(t0 / 1000).toFixed(1)} s to ${(performance.now() / 1000).toFixed(1)} s of this process`);
       const c1 = cpu();
+      const b1 = browserCpu();
       finished = true;
       const pageMs = await probe;
       await new Promise((res) => setTimeout(res, 1500)); // the last events reach the pages
       clearInterval(sampler);
+      loop.disable();
       // verify: every host ended applied or rolled back (a lab host too starved to answer the checks'
       // new connection is rolled back: safe, and counted), the database and the hosts agree, and every
       // browser shows every host in its final state (no event lost)
@@ -163,54 +212,75 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsNice?
       const odd = results.filter((h) => h.state !== 'applied' && h.state !== 'rolled-back');
       if (results.length !== o.hosts || odd.length) throw new Error(`run ${run}: ${results.length} of ${o.hosts} hosts, neither applied nor rolled back: ${odd.map((h) => `${h.inventoryName}: ${h.state}: ${h.reason ?? ''}`).join('; ')}`);
       const byName = new Map(labHosts(dir).map((h) => [h.name, h]));
-      for (const h of results) {
-        const want = h.state === 'applied' ? '1.1' : '1.0';
-        const got = ssh(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo").trim();
-        if (got !== want) throw new Error(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got}`);
-      }
+      const queue = [...results];
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        for (let h = queue.shift(); h; h = queue.shift()) {
+          const want = h.state === 'applied' ? '1.1' : '1.0';
+          const got = (await sshAsync(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo")).trim();
+          if (got !== want) throw new Error(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got}`);
+        }
+      }));
       const events = eventsAfter(db, run, 0);
       const written = new Map<string, number>(); // "hr:state" → when the engine wrote it
       for (const e of events) if (e.type === 'host' && e.hostResultId !== null) written.set(`${e.hostResultId}:${(e.data as { state: string }).state}`, e.at.getTime());
       const latencies: number[] = [];
+      const lost: string[] = [];
+      const sse: { open: number; error: number; message: number }[] = [];
       for (const p of pages) {
+        sse.push((await p.evaluate('window.__fpSse')) as { open: number; error: number; message: number });
         const seen = (await p.evaluate('window.__fpSeen')) as [string, string, number][];
         const initial = (await p.evaluate('window.__fpInitial')) as [string, string][];
         const shown = new Map<string, string>();
         for (const [hr, state] of [...initial, ...seen]) shown.set(hr, state);
         const missed = results.filter((h) => shown.get(String(h.id)) !== h.state);
-        if (missed.length) throw new Error(`a browser shows ${missed.length} host(s) in another state than the database (an event lost): ${missed.slice(0, 5).map((h) => `${h.inventoryName}: ${shown.get(String(h.id))} vs ${h.state}`).join('; ')}`);
+        if (missed.length) lost.push(`browser ${pages.indexOf(p) + 1} shows ${missed.length} host(s) in another state than the database (${JSON.stringify(sse.at(-1))}): ${missed.slice(0, 5).map((h) => `${h.inventoryName}: ${shown.get(String(h.id))} vs ${h.state}`).join('; ')}`);
         for (const [hr, state, t] of seen) {
           const w = written.get(`${hr}:${state}`);
           if (w !== undefined) latencies.push(t - w);
         }
       }
       const stream = await fetch(`${base}/runs/${run}/events?after=0`, { headers: { cookie } });
-      const bytes = (await stream.arrayBuffer()).byteLength;
+      const replay = await stream.text();
+      const bytes = Buffer.byteLength(replay);
+      const frames = replay.split('\n\n').filter((f) => f.includes('\nid: ')).length;
       const row = {
         round: r + 1,
         hosts: o.hosts,
         forks: o.forks,
         browsers,
-        hostsNice: o.hostsNice ?? 0,
+        hostsCpuShares: o.hostsCpuShares ?? 0,
         applied: results.filter((h) => h.state === 'applied').length,
         rolledBack: results.filter((h) => h.state === 'rolled-back').length,
         wallS: Number(wall.toFixed(2)),
         latencyMedianMs: median(latencies),
         latencyP95Ms: p95(latencies),
         changesMeasured: latencies.length,
+        runPageOpenMedianMs: Math.round(median(opened)),
         runPageOpenMaxMs: Math.round(Math.max(...opened)),
+        browsersLosingEvents: lost.length,
+        sseErrors: sse.reduce((n, x) => n + x.error, 0),
         pageLoadMedianMs: Math.round(median(pageMs)),
         pageLoadMaxMs: Math.round(Math.max(...pageMs)),
         pageLoads: pageMs.length,
         peakRssMB: Math.round(peakRss / 1048576),
-        bytesPerUpdate: Math.round(bytes / events.length),
+        loopDelayP99Ms: Math.round(loop.percentile(99) / 1e6),
+        loopDelayMaxMs: Math.round(loop.max / 1e6),
+        // a stream sends the newest event of each row per batch: a replay of the finished run is
+        // one frame per row, so this is the size of one row's update
+        bytesPerUpdate: Math.round(bytes / frames),
+        browsersCpuS: Number((b1 - b0).toFixed(1)),
         controllerCpuMsPerHost: Number((((c1.self - c0.self + c1.children - c0.children) / o.hosts) * 1000).toFixed(1)),
+        // of which waited-for child processes (e.g. git for the inventory's commit)
+        controllerChildrenCpuS: Number((c1.children - c0.children).toFixed(1)),
       };
       rows.push(row);
       console.error(`round ${r + 1}: ${JSON.stringify(row)}`);
+      if (lost.length) throw new Error(`round ${r + 1}: events lost: ${lost.join('\n')}`);
     }
   } finally {
-    await browser.close();
+    await Promise.all(launched.map((b) => b.close()));
+    groups?.lab.remove();
+    groups?.browsers.remove();
     await web.close();
     db.$client.close();
     if (!o.lab) await labDown(dir, true);
