@@ -117,8 +117,10 @@ export function createApp(opts: WebOptions): Hono<Env> {
   app.get('/static/:name', (c) => {
     const a = assets.get(c.req.param('name'));
     if (!a) return c.notFound();
-    c.header('content-type', a.type);
     c.header('cache-control', 'no-cache');
+    c.header('etag', a.etag);
+    if ((c.req.header('if-none-match') ?? '').split(/\s*,\s*/).includes(a.etag)) return c.body(null, 304);
+    c.header('content-type', a.type);
     return c.body(a.body);
   });
 

@@ -1,5 +1,6 @@
 /** Our own static assets (htmx and its SSE extension from node_modules, our CSS), read once and
  * served from a fixed table: no file system path ever comes from a request. */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -11,14 +12,18 @@ const VIEWS = resolve(dirname(fileURLToPath(import.meta.url)), '../../views');
 export interface Asset {
   type: string;
   body: string;
+  /** A strong validator of the body: a page load revalidates (304) instead of fetching it again. */
+  etag: string;
 }
+
+const asset = (type: string, body: string): Asset => ({ type, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
 
 export function loadAssets(): Map<string, Asset> {
   const js = 'text/javascript; charset=utf-8';
   return new Map<string, Asset>([
-    ['htmx.min.js', { type: js, body: readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8') }],
-    ['sse.js', { type: js, body: readFileSync(require.resolve('htmx-ext-sse/dist/sse.js'), 'utf8') }],
-    ['app.css', { type: 'text/css; charset=utf-8', body: readFileSync(resolve(VIEWS, 'static/app.css'), 'utf8') }],
-    ['forms.css', { type: 'text/css; charset=utf-8', body: readFileSync(resolve(VIEWS, 'static/forms.css'), 'utf8') }],
+    ['htmx.min.js', asset(js, readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8'))],
+    ['sse.js', asset(js, readFileSync(require.resolve('htmx-ext-sse/dist/sse.js'), 'utf8'))],
+    ['app.css', asset('text/css; charset=utf-8', readFileSync(resolve(VIEWS, 'static/app.css'), 'utf8'))],
+    ['forms.css', asset('text/css; charset=utf-8', readFileSync(resolve(VIEWS, 'static/forms.css'), 'utf8'))],
   ]);
 }

@@ -39,6 +39,15 @@ describe('without a session', () => {
     assert.equal((await app.request('/login', { headers: browser() })).status, 200);
     for (const a of ['htmx.min.js', 'sse.js', 'app.css']) assert.equal((await app.request(`/static/${a}`, { headers: browser() })).status, 200, a);
     assert.equal((await app.request('/static/..%2Fpackage.json', { headers: browser() })).status, 404);
+    // revalidated, not fetched again: the asset's validator gets a 304 without a body, another a 200
+    const first = await app.request('/static/htmx.min.js', { headers: browser() });
+    const etag = first.headers.get('etag');
+    assert.match(etag ?? '', /^"[A-Za-z0-9_-]{22}"$/);
+    const again = await app.request('/static/htmx.min.js', { headers: browser({ 'if-none-match': etag! }) });
+    assert.equal(again.status, 304);
+    assert.equal(await again.text(), '');
+    assert.notEqual((await app.request('/static/app.css', { headers: browser({ 'if-none-match': etag! }) })).status, 304);
+    assert.equal((await app.request('/static/htmx.min.js', { headers: browser({ 'if-none-match': '"other"' }) })).status, 200);
   });
 });
 
