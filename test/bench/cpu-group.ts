@@ -38,9 +38,16 @@ export function cpuGroup(name: string, shares: number): CpuGroup {
   return {
     add: (pids) => move(dir, pids),
     remove: () => {
-      const left = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
-      move(ROOT, left);
-      rmdirSync(dir);
+      // processes may still be starting in it (a lab host's new session): move until it is empty
+      for (let i = 0; ; i++) {
+        move(ROOT, readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number));
+        try {
+          rmdirSync(dir);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || i === 50) throw err;
+        }
+      }
     },
   };
 }

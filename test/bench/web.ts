@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsole } from '../../server/commands/serve.ts';
+import { libraryBundle } from '../../server/web/library.ts';
 import { loadConfig } from '../../server/config.ts';
 import { openDatabase } from '../../server/db/index.ts';
 import { eventsAfter, getRun, runHostResults } from '../../server/db/runs.ts';
@@ -132,8 +133,6 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
   groups?.lab.add(processesInGroups(hostProcessGroups(dir)));
   const configFile = join(dir, 'fleetpatch.json');
   const inventory = join(dir, 'inventory.ini');
-  const facts = await cli(['facts', '-i', inventory, '--config', configFile]);
-  if (facts.code !== 0) throw new Error(facts.err);
   const config = { ...loadConfig({ flags: { config: configFile } }), forks: o.forks };
   const db = openDatabase(config.database);
   // a reused lab (--lab) keeps the user of an earlier bench; its password is this one
@@ -166,11 +165,15 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
   groups?.browsers.add(processesNamed(CHROMIUM));
   const cookie = (await pages[0]!.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   const rows: Record<string, number | string>[] = [];
+  let interrupted = false;
+  process.once('SIGINT', () => (interrupted = true));
   try {
     for (let r = 0; r < o.rounds; r++) {
       const back = await cli(['rollback', '-i', inventory, '--bundle', join(dir, 'bundles', 'pkg-good'), '--config', configFile, '--forks', String(o.forks)]);
       if (back.code !== 0) throw new Error(`reset: ${back.err}`);
-      const plan = await api('/api/plan', { bundle: 'pkg-good', pattern: 'all' });
+      // the hash the start must carry, from the same library load the server does (a preview,
+      // POST /api/plan, would gather every host's facts again: minutes at 1,000 hosts, unmeasured)
+      const plan = { sha256: (await libraryBundle({ inventories: [inventory], bundlesDir: join(dir, 'bundles'), config, loadOptions: { ansibleCfg: null } }, 'pkg-good')).sha256 };
       let peakRss = process.memoryUsage().rss;
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
       // how long the controller's event loop (server + run + this client, one process) was blocked
@@ -189,7 +192,17 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       }));
       let finished = false;
       const probe = probePages([`${base}/hosts`, `${base}/runs/${run}`], cookie, () => finished);
+      let nextReport = performance.now() + 60_000;
       for (;;) {
+        // Ctrl-C: the console's shutdown (below) cancels the run and waits for the hosts in flight
+        if (interrupted) throw new Error(`interrupted: run ${run} cancelled`);
+        if (performance.now() > nextReport) {
+          nextReport += 60_000;
+          const states = new Map<string, number>();
+          for (const h of runHostResults(db, run)) states.set(h.state, (states.get(h.state) ?? 0) + 1);
+          const seen = await Promise.all(pages.map((p) => p.evaluate('window.__fpSeen.length') as Promise<number>));
+          console.error(`progress ${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(Object.fromEntries(states))}; rss ${Math.round(process.memoryUsage().rss / 1048576)} MB (peak ${Math.round(peakRss / 1048576)}); loop delay p99 ${Math.round(loop.percentile(99) / 1e6)} ms, max ${Math.round(loop.max / 1e6)} ms; browsers' CPU ${(browserCpu() - b0).toFixed(0)} s; changes seen per browser ${Math.min(...seen)}–${Math.max(...seen)}; controller CPU ${(cpu().self - c0.self).toFixed(1)} s`);
+        }
         // read in-process: polling GET /api/runs/:id (the whole run view) 5 times a second would
         // itself be a load on the server under test
         const state = getRun(db, run)?.state;
@@ -279,8 +292,13 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
     }
   } finally {
     await Promise.all(launched.map((b) => b.close()));
-    groups?.lab.remove();
-    groups?.browsers.remove();
+    for (const g of [groups?.lab, groups?.browsers]) {
+      try {
+        g?.remove();
+      } catch (err) {
+        console.error(`bench web: ${(err as Error).message}`);
+      }
+    }
     await web.close();
     db.$client.close();
     if (!o.lab) await labDown(dir, true);
