@@ -151,7 +151,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
   const launched: Browser[] = [];
   const pages: Page[] = [];
   for (let b = 0; b < browsers; b++) {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, handleSIGINT: false, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
     launched.push(browser);
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${base}/login`);
