@@ -35,3 +35,14 @@ export function openDatabase(path: string): Db {
   }
   return db;
 }
+
+/** `build`'s statements for a connection, made on first use and kept for its life (prepared once,
+ * not per row): the hot reads and writes of a run and its live page. */
+export function perConnection<T>(build: (c: Database.Database) => T): (db: Db) => T {
+  const cache = new WeakMap<Database.Database, T>();
+  return (db) => {
+    let s = cache.get(db.$client);
+    if (s === undefined) cache.set(db.$client, (s = build(db.$client)));
+    return s;
+  };
+}

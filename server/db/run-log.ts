@@ -1,40 +1,20 @@
 /** The hot writes of a run in progress (steps, events, host states): prepared statements kept for
  * the life of the connection instead of a query built and prepared anew per row, so that a run
  * recorder can write a row and its event in one transaction. */
-import type Database from 'better-sqlite3';
-import type { Db } from './index.ts';
+import { perConnection, type Db } from './index.ts';
 import type { events, hostResults } from './schema.ts';
 
 type EventRow = typeof events.$inferSelect;
 
-interface Statements {
-  event: Database.Statement;
-  stepStart: Database.Statement;
-  stepEnd: Database.Statement;
-  stepDone: Database.Statement;
-  host: Database.Statement;
-  tx: Database.Transaction<(fn: () => unknown) => unknown>;
-}
-
-const cache = new WeakMap<Database.Database, Statements>();
-
-function statements(db: Db): Statements {
-  const c = db.$client;
-  let s = cache.get(c);
-  if (!s) {
-    s = {
-      event: c.prepare('INSERT INTO events (run_id, host_result_id, type, data, at) VALUES (?, ?, ?, ?, ?)'),
-      stepStart: c.prepare("INSERT INTO steps (host_result_id, name, status, started_at) VALUES (?, ?, 'running', ?)"),
-      stepEnd: c.prepare('UPDATE steps SET status = ?, detail = ?, output = ?, finished_at = ? WHERE id = ?'),
-      stepDone: c.prepare('INSERT INTO steps (host_result_id, name, status, detail, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      // a field given as null keeps its value (callers never clear these)
-      host: c.prepare('UPDATE host_results SET state = ?, reason = ?, host_id = coalesce(?, host_id), op_id = coalesce(?, op_id), started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at) WHERE id = ?'),
-      tx: c.transaction((fn: () => unknown) => fn()),
-    };
-    cache.set(c, s);
-  }
-  return s;
-}
+const statements = perConnection((c) => ({
+  event: c.prepare('INSERT INTO events (run_id, host_result_id, type, data, at) VALUES (?, ?, ?, ?, ?)'),
+  stepStart: c.prepare("INSERT INTO steps (host_result_id, name, status, started_at) VALUES (?, ?, 'running', ?)"),
+  stepEnd: c.prepare('UPDATE steps SET status = ?, detail = ?, output = ?, finished_at = ? WHERE id = ?'),
+  stepDone: c.prepare('INSERT INTO steps (host_result_id, name, status, detail, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+  // a field given as null keeps its value (callers never clear these)
+  host: c.prepare('UPDATE host_results SET state = ?, reason = ?, host_id = coalesce(?, host_id), op_id = coalesce(?, op_id), started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at) WHERE id = ?'),
+  tx: c.transaction((fn: () => unknown) => fn()),
+}));
 
 /** Runs `fn` in one transaction (nested calls become savepoints). */
 export function inTransaction<T>(db: Db, fn: () => T): T {

@@ -179,16 +179,9 @@ export function runsView(db: Db): RunSummary[] {
   return listRuns(db).map(runSummary);
 }
 
-export interface HostResultView {
-  id: number;
-  host: string;
+/** A host of a run as the API and the step log show it: its row, its aliases and its step log. */
+export interface HostResultView extends HostRow {
   aliases: unknown;
-  wave: number | null;
-  state: string;
-  reason: string | null;
-  currentStep: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
   steps: { name: string; status: string; detail: string | null; output: string | null; startedAt: string; finishedAt: string | null }[];
 }
 
@@ -282,39 +275,35 @@ export function runProgressOf(db: Db, run: RunRow): RunProgress {
   return runProgress(waveStates(db, run.id), run.strategy);
 }
 
-export interface RunView {
+/** A run and its hosts (`H`: the API's full host views, or the run page's rows), and its progress. */
+export interface RunView<H = HostResultView> {
   run: RunSummary;
-  hosts: HostResultView[];
+  hosts: H[];
   progress: RunProgress;
   /** The newest event when this view was read: a live stream resumes after it. */
   lastEventId: number;
 }
 
-/** The run and its hosts; the event id is read first, so a stream from it misses nothing. */
+/** What the run page shows: one row per host, without step logs. */
+export type RunPageView = RunView<HostRow>;
+
+/** Run `id` with the hosts `hostsOf` reads; the event id is read first, so a stream from it misses nothing. */
+function readRun<H extends { wave: number | null; state: string }>(db: Db, id: number, hostsOf: (runId: number) => H[]): RunView<H> | undefined {
+  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(eq(events.runId, id)).get()?.id ?? 0;
+  const run = getRun(db, id);
+  if (!run) return undefined;
+  const hosts = hostsOf(id);
+  return { run: runSummary(run), hosts, progress: runProgress(hosts, run.strategy), lastEventId };
+}
+
+/** The run and every host with its step log (the JSON API). */
 export function runView(db: Db, id: number): RunView | undefined {
-  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(eq(events.runId, id)).get()?.id ?? 0;
-  const run = getRun(db, id);
-  if (!run) return undefined;
-  const rows = runHostResults(db, id);
-  return { run: runSummary(run), hosts: rows.map((h) => hostResultView(db, h)), progress: runProgress(rows, run.strategy), lastEventId };
+  return readRun(db, id, (runId) => runHostResults(db, runId).map((h) => hostResultView(db, h)));
 }
 
-/** What the run page shows: the run, one row per host (without step logs), the progress. */
-export interface RunPageView {
-  run: RunSummary;
-  hosts: HostRow[];
-  progress: RunProgress;
-  /** The newest event when this view was read: the page's live stream resumes after it. */
-  lastEventId: number;
-}
-
-/** The run page's view: the event id is read first, so a stream from it misses nothing. */
+/** The run page's view: one query for all the hosts' rows. */
 export function runPageView(db: Db, id: number): RunPageView | undefined {
-  const lastEventId = db.select({ id: sql<number | null>`max(${events.id})` }).from(events).where(eq(events.runId, id)).get()?.id ?? 0;
-  const run = getRun(db, id);
-  if (!run) return undefined;
-  const rows = hostRows(db, id);
-  return { run: runSummary(run), hosts: rows, progress: runProgress(rows, run.strategy), lastEventId };
+  return readRun(db, id, (runId) => hostRows(db, runId));
 }
 
 export function isFinished(state: string): boolean {

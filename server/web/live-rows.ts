@@ -1,8 +1,7 @@
 /** The reads behind the live run page, which run once per event batch of every stream and once per
  * page load: each host's row (its state and current step, without the step log) and the ids of new
  * events, through statements prepared once per connection. A 1,000-host run page is one query. */
-import type Database from 'better-sqlite3';
-import type { Db } from '../db/index.ts';
+import { perConnection, type Db } from '../db/index.ts';
 
 /** What one row of the run page shows. */
 export interface HostRow {
@@ -23,35 +22,17 @@ export interface EventRef {
   hostResultId: number | null;
 }
 
-interface Statements {
-  runState: Database.Statement;
-  waveStates: Database.Statement;
-  row: Database.Statement;
-  rows: Database.Statement;
-  events: Database.Statement;
-}
-
 const ROW = `SELECT hr.id, hr.inventory_name AS host, hr.wave, hr.state, hr.reason, hr.started_at AS startedAt, hr.finished_at AS finishedAt,
   (SELECT s.name || ' ' || s.status FROM steps s WHERE s.host_result_id = hr.id ORDER BY s.id DESC LIMIT 1) AS currentStep
   FROM host_results hr`;
 
-const cache = new WeakMap<Database.Database, Statements>();
-
-function statements(db: Db): Statements {
-  const c = db.$client;
-  let s = cache.get(c);
-  if (!s) {
-    s = {
-      runState: c.prepare('SELECT state FROM runs WHERE id = ?').pluck(),
-      waveStates: c.prepare('SELECT wave, state FROM host_results WHERE run_id = ?'),
-      row: c.prepare(`${ROW} WHERE hr.run_id = ? AND hr.id = ?`),
-      rows: c.prepare(`${ROW} WHERE hr.run_id = ? ORDER BY hr.id`),
-      events: c.prepare('SELECT id, host_result_id AS hostResultId FROM events WHERE run_id = ? AND id > ? ORDER BY id'),
-    };
-    cache.set(c, s);
-  }
-  return s;
-}
+const statements = perConnection((c) => ({
+  runState: c.prepare('SELECT state FROM runs WHERE id = ?').pluck(),
+  waveStates: c.prepare('SELECT wave, state FROM host_results WHERE run_id = ?'),
+  row: c.prepare(`${ROW} WHERE hr.run_id = ? AND hr.id = ?`),
+  rows: c.prepare(`${ROW} WHERE hr.run_id = ? ORDER BY hr.id`),
+  events: c.prepare('SELECT id, host_result_id AS hostResultId FROM events WHERE run_id = ? AND id > ? ORDER BY id'),
+}));
 
 type Raw = Omit<HostRow, 'startedAt' | 'finishedAt'> & { startedAt: number | null; finishedAt: number | null };
 
