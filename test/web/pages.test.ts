@@ -52,6 +52,27 @@ describe('step log', () => {
   });
 });
 
+describe('run page rows', () => {
+  it('each row shows its host\'s newest step and its duration, on the page and in the live stream', async () => {
+    const { app, db, hostA, hostB, event } = await webFixture();
+    const t = Date.parse('2026-11-27T10:00:00Z');
+    insertStep(db, { hostResultId: hostA.id, name: 'facts', status: 'ok', detail: null, output: null, startedAt: new Date(t), finishedAt: new Date(t + 1000) });
+    insertStep(db, { hostResultId: hostA.id, name: 'apply', status: 'running', detail: null, output: null, startedAt: new Date(t + 1000), finishedAt: null });
+    // a step of another host is not hostA's newest, though written after it
+    insertStep(db, { hostResultId: hostB.id, name: 'connect', status: 'failed', detail: null, output: null, startedAt: new Date(t + 2000), finishedAt: new Date(t + 2000) });
+    updateHostResult(db, hostA.id, { state: 'running', startedAt: new Date(t), finishedAt: new Date(t + 125_000) });
+    const { cookie } = await login(app, 'viewer');
+    const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
+    const rowOf = (html: string, id: number) => new RegExp(`<tr id="hr-${id}"[^>]*>(.*?)</tr>`, 's').exec(html)?.[1] ?? '';
+    assert.match(rowOf(page, hostA.id), /<td class="state state-running">running<\/td><td>apply running<\/td><td>2 min<\/td>/);
+    assert.match(rowOf(page, hostB.id), /<td class="state state-pending">pending<\/td><td>connect failed<\/td><td><\/td>/);
+    event(hostA.id);
+    updateRun(db, 1, { state: 'failed', finishedAt: new Date() });
+    const stream = await (await app.request('/runs/1/events', { headers: browser({ cookie }) })).text();
+    assert.match(stream, new RegExp(`event: host-${hostA.id}\ndata: .*<td>apply running</td><td>2 min</td>`));
+  });
+});
+
 describe('XSS', () => {
   it('a host name, hostname, reason, bundle title, pattern or failed-login name containing <script> is escaped on every page', async () => {
     const { app, db, hostA } = await webFixture();
