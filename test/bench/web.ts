@@ -23,8 +23,8 @@ import { eventsAfter, getRun, runHostResults } from '../../server/db/runs.ts';
 import { createToken } from '../../server/db/tokens.ts';
 import { addUser, findUser } from '../../server/db/users.ts';
 import { labDown, labUp } from '../../server/lab/index.ts';
-import { runningPid, type LabHost } from '../../server/lab/namespace-host.ts';
-import { cli, freePort, labHosts, newLabDir } from '../support/lab.ts';
+import { runningPid } from '../../server/lab/namespace-host.ts';
+import { cli, freePort, labHosts, newLabDir, sshArgs } from '../support/lab.ts';
 import { cpu, median, type BenchOptions } from './common.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpuGroup, processesInGroups, processesNamed } from './cpu-group.ts';
@@ -81,12 +81,6 @@ async function probePages(urls: string[], cookie: string, stop: () => boolean): 
     await new Promise((r) => setTimeout(r, 5000));
   }
   return times;
-}
-
-/** `command` on a lab host over OpenSSH (strict host key checking), its stdout. */
-async function sshAsync(dir: string, host: LabHost, command: string): Promise<string> {
-  const { stdout } = await execFileAsync('ssh', ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command], { encoding: 'utf8' });
-  return stdout;
 }
 
 /** The process groups of the lab's hosts (each host's sshd and whatever it runs). */
@@ -229,7 +223,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       await Promise.all(Array.from({ length: 16 }, async () => {
         for (let h = queue.shift(); h; h = queue.shift()) {
           const want = h.state === 'applied' ? '1.1' : '1.0';
-          const got = (await sshAsync(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo")).trim();
+          const got = (await execFileAsync('ssh', sshArgs(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo"), { encoding: 'utf8' })).stdout.trim();
           if (got !== want) throw new Error(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got}`);
         }
       }));

@@ -30,12 +30,13 @@ export function labHosts(dir: string): LabHost[] {
 }
 
 /** Plain OpenSSH to a lab host, with strict host key checking against the lab's known_hosts. */
+/** OpenSSH's arguments for `command` on a lab host as root: the lab's key, strict host key checking. */
+export function sshArgs(dir: string, host: LabHost, command: string, knownHosts = join(dir, 'known_hosts')): string[] {
+  return ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command];
+}
+
 export function ssh(dir: string, host: LabHost, command: string, knownHosts = join(dir, 'known_hosts')): string {
-  return execFileSync(
-    'ssh',
-    ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command],
-    { encoding: 'utf8' },
-  );
+  return execFileSync('ssh', sshArgs(dir, host, command, knownHosts), { encoding: 'utf8' });
 }
 
 /** `fleetpatch facts --json` on a lab, in-process. */
@@ -76,11 +77,7 @@ export function labVms(dir: string): LabHost[] {
 /** Plain OpenSSH like `ssh()`, feeding `input` to the remote command's stdin (an upload over
  * exec, as the guests have no sftp-server); returns stdout, stderr and the exit status. */
 export function sshRun(dir: string, host: LabHost, command: string, input?: Buffer | string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(
-    'ssh',
-    ['-q', '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(host.port), `root@${host.address}`, command],
-    { encoding: 'utf8', ...(input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input }) },
-  );
+  const r = spawnSync('ssh', sshArgs(dir, host, command), { encoding: 'utf8', ...(input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input }) });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
