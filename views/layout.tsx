@@ -23,7 +23,7 @@ export function Layout(props: { title: string; viewer?: Viewer; children: Child 
         <link rel="stylesheet" href="/static/app.css" />
         <link rel="stylesheet" href="/static/forms.css" />
         <script src="/static/htmx.min.js"></script>
-        <script src="/static/sse.js"></script>
+        <script src="/static/live.js" defer></script>
       </head>
       <body hx-headers={v ? JSON.stringify({ 'x-csrf-token': v.csrfToken }) : undefined}>
         <header>

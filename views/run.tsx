@@ -1,5 +1,5 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
-/** The run page: a per-host table that follows the run over SSE (sse-swap per row). */
+/** The run page: a per-host table that follows the run over SSE (live.js swaps each row's cells). */
 import type { HostResultView, RunPageView, RunProgress, RunSummary } from '../server/web/data.ts';
 import type { HostRow } from '../server/web/live-rows.ts';
 import { isFinished } from '../server/web/data.ts';
@@ -92,7 +92,7 @@ export function ProgressView(props: { p: RunProgress }) {
 export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date }) {
   const { run, hosts, progress, lastEventId } = props.view;
   const canCancel = props.viewer.role !== 'viewer' && !isFinished(run.state);
-  const live = isFinished(run.state) ? {} : { 'hx-ext': 'sse', 'sse-connect': `/runs/${run.id}/events?after=${lastEventId}`, 'sse-close': 'end' };
+  const live = isFinished(run.state) ? {} : { 'data-events': `/runs/${run.id}/events?after=${lastEventId}` };
   return (
     <Layout title={`Run #${run.id}`} viewer={props.viewer}>
       <div id="run" {...live}>
@@ -103,16 +103,17 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
           Bundle {run.bundle.id} serial {run.bundle.serial}, {run.bundle.signedBy ? `signed by ${run.bundle.signedBy}` : 'unsigned'}; started by {run.startedBy} at {run.createdAt}
           {run.inventoryCommit && `; inventory commit ${run.inventoryCommit}`}
         </p>
-        <p id="run-state" sse-swap="run" hx-swap="innerHTML">
+        <p id="run-state" data-swap="run">
           <RunStatus run={run} />
         </p>
+        {!isFinished(run.state) && <p id="live-status" class="hint" role="status"></p>}
         {canCancel && (
           <form method="post" action={`/runs/${run.id}/cancel`}>
             <input type="hidden" name="_csrf" value={props.viewer.csrfToken} />
             <button type="submit">Cancel run</button>
           </form>
         )}
-        <section id="run-progress" sse-swap="progress" hx-swap="innerHTML">
+        <section id="run-progress" data-swap="progress">
           <ProgressView p={progress} />
         </section>
         <table id="run-hosts">
@@ -129,7 +130,7 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
           <tbody>
             {hosts.map((h) => (
               <>
-                <tr id={`hr-${h.id}`} sse-swap={`host-${h.id}`} hx-swap="innerHTML">
+                <tr id={`hr-${h.id}`} class="host" data-swap={`host-${h.id}`}>
                   <HostCells h={h} runId={run.id} now={props.now} />
                 </tr>
                 <tr id={`steps-${h.id}`} class="steps"></tr>
@@ -146,7 +147,7 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
  * follows the run: the host's SSE event (the one that re-renders its row) reloads it in place. */
 export function StepLog(props: { h: HostResultView; runId: number }) {
   return (
-    <td colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`sse:host-${props.h.id}`} hx-swap="outerHTML">
+    <td colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`live from:#hr-${props.h.id}`} hx-swap="outerHTML">
       {props.h.steps.length === 0 ? (
         'no step yet'
       ) : (

@@ -1,4 +1,4 @@
-/** Our own static assets (htmx and its SSE extension from node_modules, our CSS), read once and
+/** Our own static assets (htmx from node_modules, our script for the live run page, our CSS), read once and
  * served from a fixed table: no file system path ever comes from a request. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ export function loadAssets(): Map<string, Asset> {
   const js = 'text/javascript; charset=utf-8';
   return new Map<string, Asset>([
     ['htmx.min.js', asset(js, readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8'))],
-    ['sse.js', asset(js, readFileSync(require.resolve('htmx-ext-sse/dist/sse.js'), 'utf8'))],
+    ['live.js', asset(js, readFileSync(resolve(VIEWS, 'static/live.js'), 'utf8'))],
     ['app.css', asset('text/css; charset=utf-8', readFileSync(resolve(VIEWS, 'static/app.css'), 'utf8'))],
     ['forms.css', asset('text/css; charset=utf-8', readFileSync(resolve(VIEWS, 'static/forms.css'), 'utf8'))],
   ]);

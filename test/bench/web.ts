@@ -43,7 +43,7 @@ const OBSERVE = `(() => {
   window.__fpSeen = [];
   window.__fpInitial = [];
   window.__fpSse = { open: 0, error: 0, message: 0 };
-  for (const [ev, k] of [['htmx:sseOpen', 'open'], ['htmx:sseError', 'error'], ['htmx:sseMessage', 'message']]) document.body.addEventListener(ev, () => window.__fpSse[k]++);
+  for (const [ev, k] of [['live:open', 'open'], ['live:error', 'error'], ['live', 'message']]) document.body.addEventListener(ev, () => window.__fpSse[k]++);
   const last = new Map();
   const stateOf = (row) => { const c = row.querySelector('td.state'); return c ? c.textContent.trim() : ''; };
   for (const row of document.querySelectorAll('#run-hosts tr[id^="hr-"]')) { last.set(row.id, stateOf(row)); window.__fpInitial.push([row.id.slice(3), last.get(row.id)]); }

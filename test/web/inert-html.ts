@@ -6,7 +6,7 @@
 const ELEMENTS = new Set('html head meta title link script body header nav main strong span a br button code div fieldset form h1 h2 input label legend li ol option p pre section select table tbody td th thead tr ul'.split(' '));
 const TAG = /<(\/?)([A-Za-z][A-Za-z0-9-]*)((?:[\s/]+[^\s/>="']+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>"'=<`]+))?)*)[\s/]*>/y;
 const ATTR = /[\s/]+([^\s/>="']+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>"'=<`]+))?/g;
-const URL_ATTRS = new Set(['href', 'src', 'action', 'formaction', 'hx-get', 'hx-post', 'sse-connect']);
+const URL_ATTRS = new Set(['href', 'src', 'action', 'formaction', 'hx-get', 'hx-post', 'data-events']);
 
 const decode = (v: string) => v.replace(/^["']|["']$/g, '').replace(/&#(x?)([0-9a-f]+);/gi, (_, x: string, n: string) => String.fromCodePoint(parseInt(n, x ? 16 : 10))).replace(/&(amp|quot|lt|gt|#39);/g, (e) => ({ '&amp;': '&', '&quot;': '"', '&lt;': '<', '&gt;': '>', '&#39;': "'" })[e]!);
 

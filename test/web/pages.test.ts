@@ -17,9 +17,9 @@ describe('pages', () => {
     const { app, hostA, hostB } = await webFixture();
     const { cookie } = await login(app, 'viewer');
     const html = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
-    assert.match(html, new RegExp(`id="hr-${hostA.id}" sse-swap="host-${hostA.id}"`));
+    assert.match(html, new RegExp(`id="hr-${hostA.id}" class="host" data-swap="host-${hostA.id}"`));
     assert.match(html, new RegExp(`id="hr-${hostB.id}"`));
-    assert.match(html, /sse-connect="\/runs\/1\/events\?after=0"/);
+    assert.match(html, /data-events="\/runs\/1\/events\?after=0"/);
   });
 
   it('a finished run has no live stream and no cancel button', async () => {
@@ -27,7 +27,7 @@ describe('pages', () => {
     updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
     const { cookie } = await login(app, 'admin');
     const html = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
-    assert.doesNotMatch(html, /sse-connect|Cancel run/);
+    assert.doesNotMatch(html, /data-events|live-status|Cancel run/);
   });
 
   it('an unknown run is 404', async () => {

@@ -34,7 +34,7 @@ describe('run page: wave progress and failure budget', () => {
     const { run } = wavedRun(db, { maxFailPercentage: 25, maxFailures: null });
     const { cookie } = await login(app, 'viewer');
     const html = await (await app.request(`/runs/${run.id}`, { headers: browser({ cookie }) })).text();
-    assert.match(html, /<section id="run-progress" sse-swap="progress" hx-swap="innerHTML">/);
+    assert.match(html, /<section id="run-progress" data-swap="progress">/);
     assert.match(html, /<tr id="wave-1"><td>1<\/td><td>2<\/td><td>2 of 2<\/td><td class="bad">1<\/td><\/tr>/);
     assert.match(html, /<tr id="wave-2"><td>2<\/td><td>2<\/td><td>1 of 2<\/td><td>0<\/td><\/tr>/);
     assert.match(html, /1 host not placed in a wave/);
@@ -81,10 +81,10 @@ describe('run page: step log follows live once open', () => {
     insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
     const { cookie } = await login(app, 'viewer');
     const log = await (await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).text();
-    assert.match(log, new RegExp(`^<td colspan="6" hx-get="/runs/1/hosts/${hostA.id}/steps" hx-trigger="sse:host-${hostA.id}" hx-swap="outerHTML">`));
+    assert.match(log, new RegExp(`^<td colspan="6" hx-get="/runs/1/hosts/${hostA.id}/steps" hx-trigger="live from:#hr-${hostA.id}" hx-swap="outerHTML">`));
     // closed logs do not listen: the page's empty rows carry no trigger
     const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
     assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps"></tr>`));
-    assert.doesNotMatch(page, /hx-trigger="sse:/);
+    assert.doesNotMatch(page, /hx-trigger=/);
   });
 });

@@ -37,7 +37,7 @@ describe('without a session', () => {
   it('the login page and our static assets are public', async () => {
     const { app } = await webFixture();
     assert.equal((await app.request('/login', { headers: browser() })).status, 200);
-    for (const a of ['htmx.min.js', 'sse.js', 'app.css']) assert.equal((await app.request(`/static/${a}`, { headers: browser() })).status, 200, a);
+    for (const a of ['htmx.min.js', 'live.js', 'app.css']) assert.equal((await app.request(`/static/${a}`, { headers: browser() })).status, 200, a);
     assert.equal((await app.request('/static/..%2Fpackage.json', { headers: browser() })).status, 404);
     // revalidated, not fetched again: the asset's validator gets a 304 without a body, another a 200
     const first = await app.request('/static/htmx.min.js', { headers: browser() });

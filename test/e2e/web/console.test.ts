@@ -10,7 +10,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { openDatabase, type Db } from '../../../server/db/index.ts';
 import { saveFacts } from '../../../server/db/hosts.ts';
-import { insertEvent, insertHostResult, insertRun, insertStep, updateHostResult } from '../../../server/db/runs.ts';
+import { insertEvent, insertHostResult, insertRun, insertStep, updateHostResult, updateRun } from '../../../server/db/runs.ts';
 import { addUser } from '../../../server/db/users.ts';
 import { createApp } from '../../../server/web/app.tsx';
 import { facts, XSS } from '../../web/fixture.ts';
@@ -101,8 +101,7 @@ describe('web console in Chromium', () => {
     const rowB = page.locator(`#hr-${b.id} td.state`);
     assert.equal(await rowA.innerText(), 'running');
     // wait until the stream is open, then let the run write as the engine does: state, then event
-    await page.waitForFunction('window.htmx !== undefined && document.querySelector("[sse-connect]") !== null');
-    await new Promise((r) => setTimeout(r, 500));
+    await page.locator('#run[data-live="open"]').waitFor({ timeout: 10_000 });
     insertStep(db, { hostResultId: a.id, name: 'apply', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
     updateHostResult(db, a.id, { state: 'applied', finishedAt: new Date() });
     insertEvent(db, { runId: run.id, hostResultId: a.id, type: 'host', data: { host: 'web01', state: 'applied' }, at: new Date() });
@@ -113,6 +112,15 @@ describe('web console in Chromium', () => {
     assert.equal(new URL(page.url()).pathname, `/runs/${run.id}`, 'no reload, no navigation');
     await page.click(`#hr-${a.id} button`);
     await page.locator(`#steps-${a.id} td`).filter({ hasText: 'apply' }).first().waitFor({ timeout: 10_000 });
+
+    // the open step log follows the host's events; the run's end closes the stream
+    insertStep(db, { hostResultId: a.id, name: 'verify-again', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
+    insertEvent(db, { runId: run.id, hostResultId: a.id, type: 'host', data: { host: 'web01', state: 'applied' }, at: new Date() });
+    await page.locator(`#steps-${a.id} td`).filter({ hasText: 'verify-again' }).first().waitFor({ timeout: 10_000 });
+    updateRun(db, run.id, { state: 'succeeded', finishedAt: new Date() });
+    insertEvent(db, { runId: run.id, hostResultId: null, type: 'run', data: { state: 'succeeded' }, at: new Date() });
+    await page.locator('#run[data-live="ended"]').waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#run-state').innerText(), 'succeeded');
     assert.deepEqual(consoleErrors, [], 'no CSP violation or script error');
   });
 });
