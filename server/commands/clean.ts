@@ -12,7 +12,7 @@ import { commandFailed, describe } from '../ssh/connect.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
 import { shScript } from '../ssh/quote.ts';
-import { sshTarget } from '../ssh/target.ts';
+import { sshTarget, type SshTarget } from '../ssh/target.ts';
 import { FORKS_OPTION, intOption, TARGET_OPTIONS, targetFrom } from './common.ts';
 import { table } from './table.ts';
 import type { Command } from './types.ts';
@@ -78,8 +78,10 @@ export const cleanCommand: Command = {
       const results = await Promise.all(
         targets.map((t) =>
           queue.add(async (): Promise<CleanResult> => {
+            let target: SshTarget | null = null;
             try {
-              const conn = await pool.get(sshTarget(t));
+              target = sshTarget(t);
+              const conn = await pool.get(target);
               const host = describe(conn.target);
               const facts = validateFacts((await runHelper(conn, ['facts'], { remoteDir: config.remoteDir, timeoutMs: 60_000 })).result.facts, host);
               const keep = [...new Set(facts.journal.filter((e) => !DONE_WITH_PAYLOAD.has(e.state) && /^[0-9a-f]{64}$/.test(e.sha256)).map((e) => e.sha256))];
@@ -94,6 +96,8 @@ export const cleanCommand: Command = {
               return { host: t.name, ok: true, remoteDir: dir, removed: line.removed as string[], bytes: line.bytes as number, kept: keep.length };
             } catch (err) {
               return { host: t.name, ok: false, error: errorInfo(err) };
+            } finally {
+              if (target) pool.release(target);
             }
           }) as Promise<CleanResult>,
         ),

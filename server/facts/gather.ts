@@ -12,7 +12,7 @@ import type { AppliedPatch } from '../plan/types.ts';
 import { describe } from '../ssh/connect.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
-import { sshTarget } from '../ssh/target.ts';
+import { sshTarget, type SshTarget } from '../ssh/target.ts';
 import type { PackageHostState } from '../plan/packages.ts';
 import { factsArgs, packagesFromLines } from './packages.ts';
 import { validateFacts, type Facts } from './types.ts';
@@ -50,8 +50,9 @@ export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): P
         queue.add(async (): Promise<HostFacts> => {
           let address: string | null = null;
           let result: HostFacts;
+          let target: SshTarget | null = null;
           try {
-            const target = sshTarget(t);
+            target = sshTarget(t);
             address = `${target.host}:${target.port}`;
             const conn = await pool.get(target);
             // one exec: the package query (packages bundles) rides on the facts call
@@ -63,6 +64,9 @@ export async function gatherFacts(targets: TargetHost[], opts: GatherOptions): P
             result = { host: t.name, ok: true, address, facts, helperUploaded: run.uploaded, drift: drift(facts, applied), ...(packages ? { packages } : {}) };
           } catch (err) {
             result = { host: t.name, ok: false, address, error: errorInfo(err) };
+          } finally {
+            // nothing reuses it: closed now, so 1,000 hosts never hold 1,000 connections
+            if (target) pool.release(target);
           }
           opts.onResult?.(result);
           return result;

@@ -19,7 +19,7 @@ import type { PackageHostState } from '../plan/packages.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
 import { describe, type ConnectOptions, type SshConnection } from '../ssh/connect.ts';
 import type { ConnectionPool } from '../ssh/pool.ts';
-import { sshTarget } from '../ssh/target.ts';
+import { sshTarget, type SshTarget } from '../ssh/target.ts';
 import { applyLivepatch, rollbackLivepatch } from './livepatch.ts';
 import { applyPackages, rollbackPackages } from './packages.ts';
 import type { HostState, RunRecorder } from './record.ts';
@@ -134,8 +134,9 @@ export class HostRun {
 export async function runHost(t: TargetHost, hostResultId: number, ctx: HostContext): Promise<HostOutcome> {
   const h = new HostRun(t, hostResultId, ctx);
   ctx.rec.host(hostResultId, t.name, 'running');
+  let target: SshTarget | null = null;
   try {
-    h.conn = await h.step('connect', () => ctx.pool.get(sshTarget(t)), (c) => ({ detail: describe(c.target) }));
+    h.conn = await h.step('connect', () => ctx.pool.get((target = sshTarget(t))), (c) => ({ detail: describe(c.target) }));
     const names = ctx.kind === 'apply' ? packageNames(ctx.bundle) : [];
     let facts = await h.readFacts('facts', names);
     const owner = ctx.machines.get(facts.machine_id);
@@ -161,6 +162,9 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     const info = errorInfo(err);
     // host-key and auth refusals are failures, not unreachability: someone must look at them
     return h.finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message);
+  } finally {
+    // the host is done: its connection is kept only while few idle ones are (pool.ts)
+    if (target) ctx.pool.release(target);
   }
 }
 

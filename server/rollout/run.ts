@@ -21,7 +21,7 @@ import type { RunKind } from '../plan/index.ts';
 import type { PlanOptions } from '../plan/livepatch.ts';
 import { loadKnownHosts } from '../ssh/known-hosts.ts';
 import { ConnectionPool } from '../ssh/pool.ts';
-import { sshTarget } from '../ssh/target.ts';
+import { sshTarget, type SshTarget } from '../ssh/target.ts';
 import { runHost, type HostContext, type HostOutcome } from './host.ts';
 import { RunRecorder } from './record.ts';
 import { FailureBudget, formatWaves, placeInWaves, type Strategy } from './strategy.ts';
@@ -128,7 +128,8 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     payloads.set(path, { sha256: f.sha256, bytes });
   }
   const connect = { knownHosts: loadKnownHosts(config.knownHostsFiles), timeoutMs: config.connectTimeoutMs };
-  const pool = new ConnectionPool(connect);
+  // hosts waiting for their turn hold no connection beyond forks idle ones (pool.ts)
+  const pool = new ConnectionPool(connect, config.forks);
   let cancelRequested = false;
   const heartbeat = setInterval(() => {
     try {
@@ -154,8 +155,10 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
         todo.map((x) =>
           reach.add(async () => {
             if (x.row.wave !== null) return x; // placed before an interruption
+            let target: SshTarget | null = null;
             try {
-              await pool.get(sshTarget(x.t));
+              target = sshTarget(x.t);
+              await pool.get(target);
               return x;
             } catch (err) {
               const info = errorInfo(err);
@@ -163,6 +166,8 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
               rec.host(x.row.id, x.t.name, state, `at plan time, left out of the waves: ${info.message}`);
               outcomes.set(x.row.id, { state, reason: info.message });
               return null;
+            } finally {
+              if (target) pool.release(target);
             }
           }),
         ),

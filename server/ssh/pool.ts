@@ -1,39 +1,82 @@
 /** One connection per host, opened on first use and reused for every later step; targets behind
- * jump hosts share the pool's bastion connections. */
+ * jump hosts share the pool's bastion connections. A caller that is done with a host for now
+ * releases it: the connection is then kept for a later `get` while at most `maxIdle` released
+ * connections are open, and the oldest released one is closed beyond that — so a run over 1,000
+ * hosts with forks 100 holds at most ≈200 connections, not 1,000 for the whole run (one that
+ * carried an upload held ≈0.6 MB: 1.3 GB of RSS at 1,000 hosts, docs/benchmarks.md). */
 import { BastionPool } from './bastions.ts';
 import type { ConnectOptions, SshConnection } from './connect.ts';
 import { SshConnection as Connection } from './connect.ts';
 import type { SshTarget } from './target.ts';
 
+const keyOf = (target: SshTarget) => `${target.jump.map((j) => `${j.user}@${j.host}:${j.port}>`).join('')}${target.user}@${target.host}:${target.port}#${target.become?.user ?? ''}`;
+
 export class ConnectionPool {
   private readonly open = new Map<string, Promise<SshConnection>>();
+  /** How many callers hold each connection (got, not yet released). */
+  private readonly users = new Map<string, number>();
+  /** Released connections nobody holds, oldest first. */
+  private readonly idle = new Set<string>();
   readonly bastions: BastionPool;
   /** What every connection of this pool is opened with (a fresh connection uses it too). */
   readonly options: ConnectOptions;
 
-  constructor(options: ConnectOptions) {
+  constructor(
+    options: ConnectOptions,
+    private readonly maxIdle = 0,
+  ) {
     this.bastions = options.bastions ?? new BastionPool(options);
     this.options = { ...options, bastions: this.bastions };
   }
 
   get(target: SshTarget): Promise<SshConnection> {
-    const via = target.jump.map((j) => `${j.user}@${j.host}:${j.port}>`).join('');
-    const key = `${via}${target.user}@${target.host}:${target.port}#${target.become?.user ?? ''}`;
+    const key = keyOf(target);
+    this.idle.delete(key);
+    this.users.set(key, (this.users.get(key) ?? 0) + 1);
     let conn = this.open.get(key);
     if (!conn) {
       conn = Connection.open(target, this.options);
-      conn.then(
-        (c) => c.onClose(() => this.open.get(key) === conn && this.open.delete(key)),
-        () => this.open.delete(key),
-      );
+      const forget = () => {
+        if (this.open.get(key) !== conn) return;
+        this.open.delete(key);
+        this.idle.delete(key);
+      };
+      conn.then((c) => c.onClose(forget), forget);
       this.open.set(key, conn);
     }
     return conn;
   }
 
+  /** The caller is done with `target`'s connection for now (one `release` per `get`). */
+  release(target: SshTarget): void {
+    const key = keyOf(target);
+    const users = (this.users.get(key) ?? 0) - 1;
+    if (users > 0) return void this.users.set(key, users);
+    this.users.delete(key);
+    if (!this.open.has(key)) return;
+    this.idle.add(key);
+    for (const oldest of this.idle) {
+      if (this.idle.size <= this.maxIdle) break;
+      this.idle.delete(oldest);
+      const conn = this.open.get(oldest)!;
+      this.open.delete(oldest);
+      conn.then(
+        (c) => c.close(),
+        () => undefined,
+      );
+    }
+  }
+
+  /** Connections open or opening (held and idle). */
+  get size(): number {
+    return this.open.size;
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
+    this.idle.clear();
+    this.users.clear();
     await Promise.allSettled(all.map(async (c) => (await c).close()));
     await this.bastions.closeAll();
   }

@@ -208,6 +208,31 @@ describe('SSH transport on real OpenSSH', { timeout: 180_000 }, () => {
     c.close();
   });
 
+  it('pool: a released connection is reused; beyond maxIdle released ones the oldest is closed, never one in use', async () => {
+    const pool = new ConnectionPool(options(), 1);
+    const [rsa, ecdsa] = [target(lab.rsa), target(lab.ecdsa)];
+    try {
+      const a = await pool.get(rsa);
+      const b = await pool.get(ecdsa);
+      const bClosed = new Promise<void>((resolve) => b.onClose(resolve));
+      pool.release(rsa);
+      assert.equal(await pool.get(rsa), a, 'the released connection is handed out again');
+      await pool.get(rsa); // a second holder of the same connection
+      pool.release(rsa);
+      pool.release(ecdsa); // idle: ecdsa (1, the limit); rsa still held once
+      assert.equal(pool.size, 2);
+      pool.release(rsa); // idle: ecdsa, rsa → the oldest released (ecdsa) is closed
+      await bClosed;
+      assert.equal(pool.size, 1);
+      assert.equal(await out(a, ['hostname']), lab.rsa.name, 'the kept connection still works');
+      const again = await pool.get(ecdsa);
+      assert.notEqual(again, b, 'a closed host gets a new connection');
+      assert.equal(await out(again, ['hostname']), lab.ecdsa.name);
+    } finally {
+      await pool.closeAll();
+    }
+  });
+
   it('refuses a two-hop route when the second bastion presents a wrong key, naming that bastion', async () => {
     const kh = readFileSync(join(dir, 'known_hosts'), 'utf8');
     const bastionName = `[${lab.bastion.address}]:${lab.bastion.port}`;
