@@ -1,12 +1,42 @@
 /** Fault 2: the network. A link cut (nftables drops every packet of the host's SSH traffic, both
  * ways: `lab cut`) in the middle of the helper's upload, briefly (TCP recovers) and for good (the
- * controller gives up on the host; the next run after the link is back reconciles), and 5 %
- * random packet loss on one host for a whole run (`lab loss`). Delay is not injected: this kernel
- * has no netem. The verdict compares the hosts' real state with the database. */
+ * controller gives up on the host; the next run after the link is back reconciles), 5 % random
+ * packet loss on one host for a whole run (`lab loss`), and 200 ms of latency each way on one host
+ * for a whole run: this kernel has no netem, so the host is reached through a relay on loopback
+ * that holds every chunk 200 ms in each direction (the inventory points the host at the relay;
+ * known_hosts gets the host's own key under the relay's address). The verdict compares the hosts'
+ * real state with the database. */
 import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { labCut, labLoss, labSlow } from '../../server/lab/index.ts';
+import { freePort } from '../support/lab.ts';
 import { SKIP, apply, cacheProblems, exitOrKill, tmpLeftovers, fault, host, lastRun, reset, resume, sh, sleep, startLab, startSlowUpload, stopLab, type Lab } from './support.ts';
+
+/** A TCP relay on 127.0.0.1:`port` to `to`, delivering every chunk `delayMs` after it arrived, in
+ * order, both ways. Counts what it relayed. */
+async function delayingRelay(port: number, to: { address: string; port: number }, delayMs: number): Promise<{ server: Server; connections: number; bytes: number }> {
+  const relay = { server: undefined as unknown as Server, connections: 0, bytes: 0 };
+  const pipeLate = (from: Socket, into: Socket) => {
+    from.on('data', (chunk) => {
+      relay.bytes += chunk.length;
+      setTimeout(() => into.destroyed || into.write(chunk), delayMs);
+    });
+    from.on('end', () => setTimeout(() => into.end(), delayMs));
+    from.on('error', () => into.destroy());
+    from.on('close', () => setTimeout(() => into.destroy(), delayMs + 10));
+  };
+  relay.server = createServer((client) => {
+    relay.connections++;
+    const upstream = createConnection({ host: to.address, port: to.port });
+    pipeLate(client, upstream);
+    pipeLate(upstream, client);
+  });
+  await new Promise<void>((resolve) => relay.server.listen(port, '127.0.0.1', resolve));
+  return relay;
+}
 
 
 describe('reliability: network faults', { timeout: 900_000, skip: SKIP }, () => {
@@ -88,6 +118,31 @@ describe('reliability: network faults', { timeout: 900_000, skip: SKIP }, () => 
       }
       return [`run ${r.run?.id}: ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`];
     });
+    await reset(lab);
+  });
+
+  it('200 ms of latency each way on one host during a whole run (with a helper upload)', async () => {
+    const h = host(lab, 'lab-04');
+    const port = await freePort();
+    const relay = await delayingRelay(port, h, 200);
+    // the host's own key under the relay's address: strict host key checking stays on
+    const keyLine = readFileSync(join(lab.dir, 'known_hosts'), 'utf8').split('\n').find((l) => l.startsWith(`[${h.address}]:${h.port} `))!;
+    appendFileSync(join(lab.dir, 'known_hosts'), `${keyLine.replace(/^\S+/, `[127.0.0.1]:${port}`)}\n`);
+    const inventory = join(lab.dir, 'inventory-latency.ini');
+    writeFileSync(inventory, readFileSync(lab.inventory, 'utf8').replace(new RegExp(`^${h.name} ansible_host=\\S+ ansible_port=\\d+`, 'm'), `${h.name} ansible_host=127.0.0.1 ansible_port=${port}`));
+    const slow: Lab = { ...lab, inventory };
+    try {
+      await fault('2d', '200 ms latency each way on one host', 'lab-04 of 4', null, slow, async () => {
+        sh(lab, h, 'rm -f /var/lib/fleetpatch/bin/* /var/lib/fleetpatch/cache/*');
+        const t0 = Date.now();
+        const r = await apply(slow, 'pkg-good', '--forks', '4');
+        // the traffic really went through the relay (an inventory edit that missed would not)
+        assert.ok(relay.connections >= 1 && relay.bytes > 100_000, `the relay carried lab-04's run (${relay.connections} connections, ${relay.bytes} bytes)`);
+        return [`run ${r.run?.id}: ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s; the relay carried ${relay.connections} connection(s), ${(relay.bytes / 1024).toFixed(0)} KiB with the helper upload`];
+      });
+    } finally {
+      relay.server.close();
+    }
     await reset(lab);
   });
 });

@@ -6,11 +6,15 @@
  * inside dpkg's postinst — so the apply is already root, and the checks' connection and
  * everything after it is refused. lab-02 must end failed or rolled back with a reason naming sudo
  * and the host, nothing half-applied; the other hosts are unaffected; once sudo works again the
- * next run patches lab-02. The verdict compares every host's real state with the database, right
+ * next run patches lab-02. Third case, sudo -S: lab-02's inventory gives ansible_become_password
+ * and its rule wants it; the login user's password is changed while the facts exec is held, so
+ * the apply exec's sudo refuses the inventory's password (once: no retry, no lock-out). The verdict compares every host's real state with the database, right
  * after the faulted run and after the retry. */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SKIP, addSudoLogin, apply, existsInside, fault, fp, host, reset, setSudo, sh, startLab, stopLab, summarise, verdict, waitFor, withSudoInventory, type Lab } from './support.ts';
+import { SKIP, SUDO_LOGIN, addSudoLogin, apply, existsInside, fault, fp, host, reset, setSudo, sh, startLab, stopLab, summarise, verdict, waitFor, withSudoInventory, type Lab } from './support.ts';
 
 describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SKIP }, () => {
   let lab: Lab;
@@ -76,4 +80,48 @@ describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SK
       }
     });
   }
+
+  it('sudo -S: the login user\'s password changed between facts and apply', async () => {
+    const h = host(lab, 'lab-02');
+    // lab-02 becomes root with sudo -S and the inventory's password; its rule wants one
+    const inventory = join(lab.dir, 'inventory-sudo-password.ini');
+    writeFileSync(inventory, readFileSync(lab.inventory, 'utf8').replace(/^(lab-02 .*ansible_become=true)$/m, '$1 ansible_become_password=fp-pass-1'));
+    const withPassword: Lab = { ...lab, inventory };
+    sh(lab, h, `echo '${SUDO_LOGIN}:fp-pass-1' | chpasswd`);
+    setSudo(lab, h, 'password');
+    try {
+      await fault('7c', 'sudo -S: password changed between facts and apply', 'lab-02 of 3 (lab-02 via sudo -S, lab-03 via sudo -n)', null, withPassword, async () => {
+        const notes: string[] = [];
+        sh(lab, h, `rm -f /run/fp-sudo-held; printf '%s' '--packages' > /run/fp-sudo-hold`);
+        const pending = apply(withPassword, 'pkg-good', '--forks', '3');
+        try {
+          await waitFor(() => existsInside(lab, h, '/run/fp-sudo-held'), 120_000, 'lab-02 held in its facts exec');
+          sh(lab, h, `echo '${SUDO_LOGIN}:fp-pass-2' | chpasswd`);
+        } finally {
+          sh(lab, h, 'rm -f /run/fp-sudo-hold');
+        }
+        const r = await pending;
+        const states = Object.fromEntries(r.hosts.map((x) => [x.inventoryName, x]));
+        notes.push(`the run: exit ${r.code}; ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')}`);
+        notes.push(`lab-02's reason: ${states['lab-02']?.reason}`);
+        assert.equal(states['lab-02']?.state, 'failed', JSON.stringify(states['lab-02']));
+        assert.match(states['lab-02']!.reason ?? '', /^lab-02 .*: sudo stopped working mid-run.*sudo refused ansible_become_password/);
+        assert.doesNotMatch(`${r.err}${JSON.stringify(r.hosts)}`, /fp-pass-/, 'the password is in no output');
+        assert.equal(states['lab-01']?.state, 'applied');
+        assert.equal(states['lab-03']?.state, 'applied');
+        const mid = verdict(withPassword);
+        notes.push(`after the faulted run: ${summarise(mid.states)}`, ...mid.discrepancies.map((d) => `DISCREPANCY: after the faulted run: ${d}`));
+        // the inventory fixed to the new password: the next run patches lab-02
+        writeFileSync(inventory, readFileSync(inventory, 'utf8').replace('fp-pass-1', 'fp-pass-2'));
+        const again = await apply(withPassword, 'pkg-good', '--limit', 'lab-02');
+        notes.push(`with the inventory's password fixed: lab-02 ${again.hosts[0]?.state}`);
+        assert.equal(again.hosts[0]?.state, 'applied');
+        return notes;
+      });
+    } finally {
+      sh(lab, h, 'rm -f /run/fp-sudo-hold');
+      setSudo(lab, h, 'nopasswd');
+      await reset(lab);
+    }
+  });
 });
