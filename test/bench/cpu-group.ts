@@ -81,3 +81,19 @@ export function processesNamed(names: string[]): number[] {
   }
   return out;
 }
+
+export const CHROMIUM = ['chromium', 'chrome', 'chrome_crashpad'];
+
+/** CPU seconds used so far by live Chromium processes (browser, renderers, utility processes). */
+export function browserCpu(): number {
+  let total = 0;
+  for (const pid of processesNamed(CHROMIUM)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}

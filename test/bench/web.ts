@@ -9,7 +9,8 @@
  * bytes per update (the run's whole event stream replayed once, divided by its events); controller
  * CPU per host. Hosts are rolled back between rounds (unmeasured); after each round every host must
  * be `applied` (fp-demo 1.1 over ssh) or `rolled-back` (1.0: on an overloaded lab a host may not
- * answer the checks' new connection in time; counted in the row), and every browser must show every
+ * answer the checks' new connection in time; counted in the row) or `unreachable` at plan time
+ * (1.0, never touched; counted), and every browser must show every
  * host in the state the database has. */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -27,7 +28,7 @@ import { runningPid } from '../../server/lab/namespace-host.ts';
 import { cli, freePort, labHosts, newLabDir, sshArgs } from '../support/lab.ts';
 import { cpu, median, type BenchOptions } from './common.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpuGroup, processesInGroups, processesNamed } from './cpu-group.ts';
+import { CHROMIUM, browserCpu, cpuGroup, processesInGroups, processesNamed } from './cpu-group.ts';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
@@ -93,21 +94,6 @@ function hostProcessGroups(dir: string): Set<number> {
   return out;
 }
 
-/** CPU seconds used so far by live Chromium processes (browser, renderers, utility processes). */
-function browserCpu(): number {
-  let total = 0;
-  for (const pid of processesNamed(CHROMIUM)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
-}
-
-const CHROMIUM = ['chromium', 'chrome', 'chrome_crashpad'];
 
 export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuShares?: number; lab?: string }): Promise<void> {
   const browsers = o.browsers ?? 5;
@@ -216,8 +202,9 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       // new connection is rolled back: safe, and counted), the database and the hosts agree, and every
       // browser shows every host in its final state (no event lost)
       const results = runHostResults(db, run);
-      const odd = results.filter((h) => h.state !== 'applied' && h.state !== 'rolled-back');
-      if (results.length !== o.hosts || odd.length) throw new Error(`run ${run}: ${results.length} of ${o.hosts} hosts, neither applied nor rolled back: ${odd.map((h) => `${h.inventoryName}: ${h.state}: ${h.reason ?? ''}`).join('; ')}`);
+      // unreachable: no answer at plan time, left out of the waves and never touched (still 1.0)
+      const odd = results.filter((h) => !['applied', 'rolled-back', 'unreachable'].includes(h.state));
+      if (results.length !== o.hosts || odd.length) throw new Error(`run ${run}: ${results.length} of ${o.hosts} hosts, neither applied, rolled back nor unreachable: ${odd.map((h) => `${h.inventoryName}: ${h.state}: ${h.reason ?? ''}`).join('; ')}`);
       const byName = new Map(labHosts(dir).map((h) => [h.name, h]));
       const queue = [...results];
       await Promise.all(Array.from({ length: 16 }, async () => {
@@ -258,6 +245,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
         hostsCpuShares: o.hostsCpuShares ?? 0,
         applied: results.filter((h) => h.state === 'applied').length,
         rolledBack: results.filter((h) => h.state === 'rolled-back').length,
+        unreachable: results.filter((h) => h.state === 'unreachable').length,
         wallS: Number(wall.toFixed(2)),
         latencyMedianMs: median(latencies),
         latencyP95Ms: p95(latencies),
