@@ -94,7 +94,6 @@ function hostProcessGroups(dir: string): Set<number> {
   return out;
 }
 
-
 export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuShares?: number; lab?: string }): Promise<void> {
   const browsers = o.browsers ?? 5;
   // --lab DIR: a lab already up (e.g. `fleetpatch lab up --hosts 1000`, which takes long to boot);

@@ -14,7 +14,40 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SKIP, SUDO_LOGIN, addSudoLogin, apply, existsInside, fault, fp, host, reset, setSudo, sh, startLab, stopLab, summarise, verdict, waitFor, withSudoInventory, type Lab } from './support.ts';
+import type { LabHost } from '../../server/lab/namespace-host.ts';
+import { SKIP, SUDO_LOGIN, addSudoLogin, apply, existsInside, fault, fp, host, reset, setSudo, sh, startLab, stopLab, summarise, verdict, waitFor, withSudoInventory, type HostRow, type Lab, type RunOut } from './support.ts';
+
+/** A run on `l` (forks 3) during which lab-02 is held — in the exec whose sudo command line holds
+ * `hold` (the PAM hook), or inside dpkg's postinst when `hold` is null — while `breakSudo` runs,
+ * then let go. Asserts the other hosts applied; returns the run, its hosts by name, and notes
+ * with what lab-02 looks like and the verdict right after the faulted run. */
+async function faultedRun(l: Lab, h: LabHost, hold: string | null, breakSudo: () => void): Promise<{ r: RunOut; states: Record<string, HostRow>; notes: string[] }> {
+  let held: string;
+  if (hold) {
+    sh(l, h, `rm -f /run/fp-sudo-held; printf '%s' '${hold}' > /run/fp-sudo-hold`);
+    held = '/run/fp-sudo-held';
+  } else {
+    sh(l, h, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    held = '/run/fp-demo-at-fp-demo-1.1-postinst';
+  }
+  const pending = apply(l, 'pkg-good', '--forks', '3');
+  try {
+    await waitFor(() => existsInside(l, h, held), 120_000, `lab-02 held (${held})`);
+    breakSudo();
+  } finally {
+    sh(l, h, 'rm -f /run/fp-sudo-hold /run/fp-demo-hold-fp-demo-1.1-postinst');
+  }
+  const r = await pending;
+  const states = Object.fromEntries(r.hosts.map((x) => [x.inventoryName, x]));
+  const notes = [`the run: exit ${r.code}; ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')}`, `lab-02's reason: ${states['lab-02']?.reason}`];
+  notes.push(`lab-02 after the run: ${sh(l, h, "dpkg-query -W -f='fp-demo ${Version} ${Status}' fp-demo").trim()}; journal: ${sh(l, h, 'tail -n 1 /var/lib/fleetpatch/journal 2>/dev/null || true').trim() || 'empty'}`);
+  assert.equal(states['lab-01']?.state, 'applied');
+  assert.equal(states['lab-03']?.state, 'applied');
+  // the hosts and the database agree right after the faulted run too, not only after the retry
+  const mid = verdict(l);
+  notes.push(`after the faulted run: ${summarise(mid.states)}`, ...mid.discrepancies.map((d) => `DISCREPANCY: after the faulted run: ${d}`));
+  return { r, states, notes };
+}
 
 describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SKIP }, () => {
   let lab: Lab;
@@ -39,35 +72,10 @@ describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SK
       const h = host(lab, 'lab-02');
       try {
         await fault(v.order, v.name, 'lab-02 of 3 (lab-02, lab-03 via sudo)', null, lab, async () => {
-          const notes: string[] = [];
-          let held: string;
-          if (v.hold) {
-            sh(lab, h, `rm -f /run/fp-sudo-held; printf '%s' '${v.hold}' > /run/fp-sudo-hold`);
-            held = '/run/fp-sudo-held';
-          } else {
-            sh(lab, h, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
-            held = '/run/fp-demo-at-fp-demo-1.1-postinst';
-          }
-          const pending = apply(lab, 'pkg-good', '--forks', '3');
-          try {
-            await waitFor(() => existsInside(lab, h, held), 120_000, `lab-02 held (${held})`);
-            setSudo(lab, h, v.rule);
-          } finally {
-            sh(lab, h, 'rm -f /run/fp-sudo-hold /run/fp-demo-hold-fp-demo-1.1-postinst');
-          }
-          const r = await pending;
-          const states = Object.fromEntries(r.hosts.map((x) => [x.inventoryName, x]));
-          notes.push(`the run: exit ${r.code}; ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')}`);
-          notes.push(`lab-02's reason: ${states['lab-02']?.reason}`);
-          notes.push(`lab-02 after the run: ${sh(lab, h, "dpkg-query -W -f='fp-demo ${Version} ${Status}' fp-demo").trim()}; journal: ${sh(lab, h, 'tail -n 1 /var/lib/fleetpatch/journal 2>/dev/null || true').trim() || 'empty'}`);
+          const { states, notes } = await faultedRun(lab, h, v.hold, () => setSudo(lab, h, v.rule));
           assert.ok(['failed', 'rolled-back'].includes(states['lab-02']?.state ?? ''), `lab-02 ends failed or rolled back: ${JSON.stringify(states['lab-02'])}`);
           assert.match(states['lab-02']!.reason ?? '', /lab-02/);
           assert.match(states['lab-02']!.reason ?? '', v.reason);
-          assert.equal(states['lab-01']?.state, 'applied');
-          assert.equal(states['lab-03']?.state, 'applied');
-          // the hosts and the database agree right after the faulted run too, not only after the retry
-          const mid = verdict(lab);
-          notes.push(`after the faulted run: ${summarise(mid.states)}`, ...mid.discrepancies.map((d) => `DISCREPANCY: after the faulted run: ${d}`));
           setSudo(lab, h, 'nopasswd');
           const again = await apply(lab, 'pkg-good', '--limit', 'lab-02');
           notes.push(`with sudo back: lab-02 ${again.hosts[0]?.state}`);
@@ -91,26 +99,10 @@ describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SK
     setSudo(lab, h, 'password');
     try {
       await fault('7c', 'sudo -S: password changed between facts and apply', 'lab-02 of 3 (lab-02 via sudo -S, lab-03 via sudo -n)', null, withPassword, async () => {
-        const notes: string[] = [];
-        sh(lab, h, `rm -f /run/fp-sudo-held; printf '%s' '--packages' > /run/fp-sudo-hold`);
-        const pending = apply(withPassword, 'pkg-good', '--forks', '3');
-        try {
-          await waitFor(() => existsInside(lab, h, '/run/fp-sudo-held'), 120_000, 'lab-02 held in its facts exec');
-          sh(lab, h, `echo '${SUDO_LOGIN}:fp-pass-2' | chpasswd`);
-        } finally {
-          sh(lab, h, 'rm -f /run/fp-sudo-hold');
-        }
-        const r = await pending;
-        const states = Object.fromEntries(r.hosts.map((x) => [x.inventoryName, x]));
-        notes.push(`the run: exit ${r.code}; ${r.hosts.map((x) => `${x.inventoryName} ${x.state}`).join(', ')}`);
-        notes.push(`lab-02's reason: ${states['lab-02']?.reason}`);
+        const { r, states, notes } = await faultedRun(withPassword, h, '--packages', () => sh(lab, h, `echo '${SUDO_LOGIN}:fp-pass-2' | chpasswd`));
         assert.equal(states['lab-02']?.state, 'failed', JSON.stringify(states['lab-02']));
         assert.match(states['lab-02']!.reason ?? '', /^lab-02 .*: sudo stopped working mid-run.*sudo refused ansible_become_password/);
         assert.doesNotMatch(`${r.err}${JSON.stringify(r.hosts)}`, /fp-pass-/, 'the password is in no output');
-        assert.equal(states['lab-01']?.state, 'applied');
-        assert.equal(states['lab-03']?.state, 'applied');
-        const mid = verdict(withPassword);
-        notes.push(`after the faulted run: ${summarise(mid.states)}`, ...mid.discrepancies.map((d) => `DISCREPANCY: after the faulted run: ${d}`));
         // the inventory fixed to the new password: the next run patches lab-02
         writeFileSync(inventory, readFileSync(inventory, 'utf8').replace('fp-pass-1', 'fp-pass-2'));
         const again = await apply(withPassword, 'pkg-good', '--limit', 'lab-02');
