@@ -11,6 +11,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { openDatabase, type Db } from '../../../server/db/index.ts';
 import { saveFacts } from '../../../server/db/hosts.ts';
 import { insertEvent, insertHostResult, insertRun, insertStep, updateHostResult, updateRun } from '../../../server/db/runs.ts';
+import { sessions } from '../../../server/db/schema.ts';
 import { addUser } from '../../../server/db/users.ts';
 import { createApp } from '../../../server/web/app.tsx';
 import { facts, XSS } from '../../web/fixture.ts';
@@ -122,5 +123,19 @@ describe('web console in Chromium', () => {
     await page.locator('#run[data-live="ended"]').waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('#run-state').innerText(), 'succeeded');
     assert.deepEqual(consoleErrors, [], 'no CSP violation or script error');
+  });
+
+  it('a run page whose stream drops and cannot come back says its live updates stopped', async () => {
+    const page = await browser.newPage(); // still logged in: the profile keeps the session cookie
+    const run = insertRun(db, { kind: 'apply', state: 'running', bundleId: 'cve-2026-1', bundleSerial: 1, bundleSha256: 'e'.repeat(64), bundleTitle: 'example livepatch', target: { inventories: ['inv'], pattern: 'all' }, inventoryHash: 'x', strategy: { forks: 2 }, startedBy: 'cli:root', createdAt: new Date() });
+    insertHostResult(db, { runId: run.id, inventoryName: 'web01', state: 'running', wave: 1, startedAt: new Date() });
+    await page.goto(`${base}/runs/${run.id}`);
+    await page.locator('#run[data-live="open"]').waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#live-status').innerText(), '');
+    // the session ends and the connection drops: the browser's reconnect is refused (a login page)
+    db.delete(sessions).run();
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    await page.locator('#run[data-live="stopped"]').waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#live-status').innerText(), 'Live updates stopped: reload the page.');
   });
 });
