@@ -10,8 +10,9 @@
  * CPU per host. Hosts are rolled back between rounds (unmeasured); after each round every host must
  * be `applied` (fp-demo 1.1 over ssh) or `rolled-back` (1.0: on an overloaded lab a host may not
  * answer the checks' new connection in time; counted in the row) or `unreachable` at plan time
- * (1.0, never touched; counted), and every browser must show every
- * host in the state the database has. */
+ * (1.0, never touched; counted), with no step left running, `dpkg --audit` empty, and every
+ * browser must show every host in the state the database has. All of that is checked and counted
+ * (`discrepancies`, `browsersLosingEvents`) before the round fails, so its figures are kept. */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { startConsole } from '../../server/commands/serve.ts';
 import { libraryBundle } from '../../server/web/library.ts';
 import { loadConfig } from '../../server/config.ts';
 import { openDatabase } from '../../server/db/index.ts';
-import { eventsAfter, getRun, runHostResults } from '../../server/db/runs.ts';
+import { eventsAfter, getRun, hostSteps, runHostResults } from '../../server/db/runs.ts';
 import { createToken } from '../../server/db/tokens.ts';
 import { addUser, findUser } from '../../server/db/users.ts';
 import { labDown, labUp } from '../../server/lab/index.ts';
@@ -201,16 +202,29 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       // new connection is rolled back: safe, and counted), the database and the hosts agree, and every
       // browser shows every host in its final state (no event lost)
       const results = runHostResults(db, run);
+      // every check below is collected, and the round's figures are printed before any failure is
+      // thrown, so that one bad host does not lose an hour-long run's figures
+      const wrong: string[] = [];
+      if (results.length !== o.hosts) wrong.push(`run ${run}: ${results.length} of ${o.hosts} hosts in the database`);
       // unreachable: no answer at plan time, left out of the waves and never touched (still 1.0)
-      const odd = results.filter((h) => !['applied', 'rolled-back', 'unreachable'].includes(h.state));
-      if (results.length !== o.hosts || odd.length) throw new Error(`run ${run}: ${results.length} of ${o.hosts} hosts, neither applied, rolled back nor unreachable: ${odd.map((h) => `${h.inventoryName}: ${h.state}: ${h.reason ?? ''}`).join('; ')}`);
+      for (const h of results.filter((h) => !['applied', 'rolled-back', 'unreachable'].includes(h.state))) wrong.push(`${h.inventoryName}: neither applied, rolled back nor unreachable: ${h.state}: ${h.reason ?? ''}`);
+      for (const h of results) {
+        const steps = hostSteps(db, h.id);
+        if (h.state !== 'unreachable' && !steps.length) wrong.push(`${h.inventoryName}: ${h.state} without step records`);
+        for (const st of steps) if (st.status === 'running' || !st.finishedAt) wrong.push(`${h.inventoryName}: step ${st.name} left ${st.status}`);
+      }
       const byName = new Map(labHosts(dir).map((h) => [h.name, h]));
       const queue = [...results];
       await Promise.all(Array.from({ length: 16 }, async () => {
         for (let h = queue.shift(); h; h = queue.shift()) {
           const want = h.state === 'applied' ? '1.1' : '1.0';
-          const got = (await execFileAsync('ssh', sshArgs(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo"), { encoding: 'utf8' })).stdout.trim();
-          if (got !== want) throw new Error(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got}`);
+          const query = () => execFileAsync('ssh', sshArgs(dir, byName.get(h.inventoryName)!, "dpkg-query -W -f='${Version}' fp-demo && dpkg --audit"), { encoding: 'utf8' });
+          try {
+            const got = (await query().catch(query)).stdout.trim(); // one retry: a starved host
+            if (got !== want) wrong.push(`${h.inventoryName}: the database says ${h.state}, but fp-demo is ${got} (after it: dpkg --audit)`);
+          } catch (err) {
+            wrong.push(`${h.inventoryName}: could not be checked over ssh: ${(err as Error).message.split('\n')[0]}`);
+          }
         }
       }));
       const events = eventsAfter(db, run, 0);
@@ -251,6 +265,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
         changesMeasured: latencies.length,
         runPageOpenMedianMs: Math.round(median(opened)),
         runPageOpenMaxMs: Math.round(Math.max(...opened)),
+        discrepancies: wrong.length,
         browsersLosingEvents: lost.length,
         sseErrors: sse.reduce((n, x) => n + x.error, 0),
         pageLoadMedianMs: Math.round(median(pageMs)),
@@ -269,6 +284,7 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       };
       rows.push(row);
       console.error(`round ${r + 1}: ${JSON.stringify(row)}`);
+      if (wrong.length) throw new Error(`round ${r + 1}: the hosts and the database disagree:\n${wrong.join('\n')}`);
       if (lost.length) throw new Error(`round ${r + 1}: events lost: ${lost.join('\n')}`);
     }
   } finally {
