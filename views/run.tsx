@@ -6,21 +6,23 @@ import { isFinished } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { duration } from './time.ts';
 
-/** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. */
+/** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. The run
+ * table's rows are displayed as CSS grids (each row laid out alone), which makes some browsers
+ * (Safari) drop the table semantics: hence the explicit ARIA roles on the table, rows and cells. */
 export function HostCells(props: { h: HostRow; runId: number; now: Date }) {
   const h = props.h;
   return (
     <>
-      <td>
+      <td role="cell">
         <button type="button" class="link" hx-get={`/runs/${props.runId}/hosts/${h.id}/steps`} hx-target={`#steps-${h.id}`} hx-swap="innerHTML" title="show the step log">
           {h.host}
         </button>
       </td>
-      <td>{h.wave ?? ''}</td>
-      <td class={`state state-${h.state}`}>{h.state}</td>
-      <td>{h.currentStep ?? ''}</td>
-      <td>{duration(h.startedAt, h.finishedAt, props.now)}</td>
-      <td>{h.reason ?? ''}</td>
+      <td role="cell">{h.wave ?? ''}</td>
+      <td role="cell" class={`state state-${h.state}`}>{h.state}</td>
+      <td role="cell">{h.currentStep ?? ''}</td>
+      <td role="cell">{duration(h.startedAt, h.finishedAt, props.now)}</td>
+      <td role="cell">{h.reason ?? ''}</td>
     </>
   );
 }
@@ -116,24 +118,24 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
         <section id="run-progress" data-swap="progress">
           <ProgressView p={progress} />
         </section>
-        <table id="run-hosts">
-          <thead>
-            <tr>
-              <th>Host</th>
-              <th>Wave</th>
-              <th>State</th>
-              <th>Current step</th>
-              <th>Duration</th>
-              <th>Reason</th>
+        <table id="run-hosts" role="table">
+          <thead role="rowgroup">
+            <tr role="row">
+              <th role="columnheader">Host</th>
+              <th role="columnheader">Wave</th>
+              <th role="columnheader">State</th>
+              <th role="columnheader">Current step</th>
+              <th role="columnheader">Duration</th>
+              <th role="columnheader">Reason</th>
             </tr>
           </thead>
-          <tbody>
+          <tbody role="rowgroup">
             {hosts.map((h) => (
               <>
-                <tr id={`hr-${h.id}`} class="host" data-swap={`host-${h.id}`}>
+                <tr id={`hr-${h.id}`} class="host" role="row" data-swap={`host-${h.id}`}>
                   <HostCells h={h} runId={run.id} now={props.now} />
                 </tr>
-                <tr id={`steps-${h.id}`} class="steps"></tr>
+                <tr id={`steps-${h.id}`} class="steps" role="row"></tr>
               </>
             ))}
           </tbody>
@@ -147,7 +149,7 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
  * follows the run: the host's SSE event (the one that re-renders its row) reloads it in place. */
 export function StepLog(props: { h: HostResultView; runId: number }) {
   return (
-    <td colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`live from:#hr-${props.h.id}`} hx-swap="outerHTML">
+    <td role="cell" colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`live from:#hr-${props.h.id}`} hx-swap="outerHTML">
       {props.h.steps.length === 0 ? (
         'no step yet'
       ) : (

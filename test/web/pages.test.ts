@@ -17,7 +17,7 @@ describe('pages', () => {
     const { app, hostA, hostB } = await webFixture();
     const { cookie } = await login(app, 'viewer');
     const html = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
-    assert.match(html, new RegExp(`id="hr-${hostA.id}" class="host" data-swap="host-${hostA.id}"`));
+    assert.match(html, new RegExp(`id="hr-${hostA.id}" class="host" role="row" data-swap="host-${hostA.id}"`));
     assert.match(html, new RegExp(`id="hr-${hostB.id}"`));
     assert.match(html, /data-events="\/runs\/1\/events\?after=0"/);
   });
@@ -64,12 +64,12 @@ describe('run page rows', () => {
     const { cookie } = await login(app, 'viewer');
     const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
     const rowOf = (html: string, id: number) => new RegExp(`<tr id="hr-${id}"[^>]*>(.*?)</tr>`, 's').exec(html)?.[1] ?? '';
-    assert.match(rowOf(page, hostA.id), /<td class="state state-running">running<\/td><td>apply running<\/td><td>2 min<\/td>/);
-    assert.match(rowOf(page, hostB.id), /<td class="state state-pending">pending<\/td><td>connect failed<\/td><td><\/td>/);
+    assert.match(rowOf(page, hostA.id), /<td role="cell" class="state state-running">running<\/td><td role="cell">apply running<\/td><td role="cell">2 min<\/td>/);
+    assert.match(rowOf(page, hostB.id), /<td role="cell" class="state state-pending">pending<\/td><td role="cell">connect failed<\/td><td role="cell"><\/td>/);
     event(hostA.id);
     updateRun(db, 1, { state: 'failed', finishedAt: new Date() });
     const stream = await (await app.request('/runs/1/events', { headers: browser({ cookie }) })).text();
-    assert.match(stream, new RegExp(`event: host-${hostA.id}\ndata: .*<td>apply running</td><td>2 min</td>`));
+    assert.match(stream, new RegExp(`event: host-${hostA.id}\ndata: .*<td role="cell">apply running</td><td role="cell">2 min</td>`));
   });
 });
 

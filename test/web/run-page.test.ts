@@ -81,10 +81,28 @@ describe('run page: step log follows live once open', () => {
     insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
     const { cookie } = await login(app, 'viewer');
     const log = await (await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).text();
-    assert.match(log, new RegExp(`^<td colspan="6" hx-get="/runs/1/hosts/${hostA.id}/steps" hx-trigger="live from:#hr-${hostA.id}" hx-swap="outerHTML">`));
+    assert.match(log, new RegExp(`^<td role="cell" colspan="6" hx-get="/runs/1/hosts/${hostA.id}/steps" hx-trigger="live from:#hr-${hostA.id}" hx-swap="outerHTML">`));
     // closed logs do not listen: the page's empty rows carry no trigger
     const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
-    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps"></tr>`));
+    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row"></tr>`));
     assert.doesNotMatch(page, /hx-trigger=/);
+  });
+});
+
+describe('run page: the host table keeps its table semantics', () => {
+  it('the grid-displayed rows carry ARIA roles, on the page and in every live row fragment', async () => {
+    const { app, db, hostA } = await webFixture();
+    const { cookie } = await login(app, 'viewer');
+    const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
+    const table = /<table id="run-hosts"[^]*?<\/thead>/.exec(page)?.[0] ?? '';
+    assert.match(table, /<table id="run-hosts" role="table"><thead role="rowgroup"><tr role="row">/);
+    assert.equal(table.match(/<th role="columnheader">/g)?.length, 6);
+    const row = new RegExp(`<tr id="hr-${hostA.id}" class="host" role="row"[^>]*>(.*?)</tr>`, 's').exec(page)?.[1] ?? '';
+    assert.equal(row.match(/<td role="cell"/g)?.length, 6, row);
+    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row"></tr>`));
+    updateHostResult(db, hostA.id, { state: 'running' });
+    insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
+    const log = await (await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).text();
+    assert.match(log, /^<td role="cell" colspan="6"/);
   });
 });

@@ -63,7 +63,7 @@ describe('live run stream (SSE)', () => {
     const messages = parseSse(await (await app.request('/runs/1/events', { headers: browser({ cookie }) })).text());
     const host = messages.find((m) => m.event === `host-${hostA.id}`);
     assert.ok(host);
-    assert.match(host.data, /<td class="state state-applied">applied<\/td>/);
+    assert.match(host.data, /<td role="cell" class="state state-applied">applied<\/td>/);
     assert.doesNotMatch(host.data, /<script>/);
   });
 
