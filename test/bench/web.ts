@@ -198,12 +198,9 @@ export async function webSuite(o: BenchOptions & { browsers?: number; hostsCpuSh
       await new Promise((res) => setTimeout(res, 1500)); // the last events reach the pages
       clearInterval(sampler);
       loop.disable();
-      // verify: every host ended applied or rolled back (a lab host too starved to answer the checks'
-      // new connection is rolled back: safe, and counted), the database and the hosts agree, and every
-      // browser shows every host in its final state (no event lost)
+      // verify (what the header says): each check below is collected in `wrong` and the round's
+      // figures are printed before any failure is thrown, so one bad host cannot lose an hour's figures
       const results = runHostResults(db, run);
-      // every check below is collected, and the round's figures are printed before any failure is
-      // thrown, so that one bad host does not lose an hour-long run's figures
       const wrong: string[] = [];
       if (results.length !== o.hosts) wrong.push(`run ${run}: ${results.length} of ${o.hosts} hosts in the database`);
       // unreachable: no answer at plan time, left out of the waves and never touched (still 1.0)
