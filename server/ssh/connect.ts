@@ -335,6 +335,7 @@ async function handshake(t: SshTarget, opts: ConnectOptions, settings: SshSettin
         }
       },
     });
+    ignoreHostKeysAnnouncement(client);
   });
   return client;
 
@@ -350,6 +351,24 @@ async function handshake(t: SshTarget, opts: ConnectOptions, settings: SshSettin
       return false;
     }
   }
+}
+
+/** OpenSSH's sshd announces all its host keys after authentication (`hostkeys-00@openssh.com`,
+ * for clients that update known_hosts: UpdateHostKeys). ssh2 answers every announcement by asking
+ * the host to prove each key (`hostkeys-prove-00`): one signature per host key on the host (RSA
+ * keys are costly) and one verification each here, for keys fleetpatch never uses — trust comes
+ * only from the configured known_hosts. So the announcement is acknowledged as ssh2 would and
+ * not proved; every other global request still goes to ssh2. Reaches into ssh2 1.17's protocol
+ * handlers (pinned in package.json); test/ssh/hostkeys.test.ts fails if that stops working. */
+function ignoreHostKeysAnnouncement(client: ssh2.Client): void {
+  type Proto = { _handlers?: Record<string, (...a: unknown[]) => void>; requestSuccess(): void };
+  const handlers = (client as unknown as { _protocol?: Proto })._protocol?._handlers;
+  const forward = handlers?.GLOBAL_REQUEST;
+  if (!handlers || !forward) return;
+  handlers.GLOBAL_REQUEST = (proto: unknown, name: unknown, wantReply: unknown, ...rest: unknown[]) => {
+    if (name !== 'hostkeys-00@openssh.com') return forward(proto, name, wantReply, ...rest);
+    if (wantReply) (proto as Proto).requestSuccess();
+  };
 }
 
 /** Offer the key types known_hosts has for the host first, as OpenSSH does. */
