@@ -4,11 +4,13 @@
  * wait for the controller's verdict → committed, or restore → rolled-back. */
 #include "helper.h"
 #include "build/pkg_sh.h"
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,7 +97,30 @@ int pkg_reconcile(json_t *j, const journal_entry *e) {
   return 0;
 }
 
-int pkg_query(char **names, int n, char *why, size_t why_len) { return run_pkg("query", names, n, why, why_len); }
+/* dpkg's database as it stands: the status file's identity, or "" while a change is in flight
+ * (updates/ holds entries) or the file cannot be read. dpkg ends every change by writing a new
+ * status file and renaming it into place, so an unchanged string means unchanged packages. */
+static void dpkg_db_state(char *buf, size_t len) {
+  struct stat st;
+  buf[0] = 0;
+  if (stat("/var/lib/dpkg/status", &st) != 0) return;
+  DIR *d = opendir("/var/lib/dpkg/updates");
+  if (!d) return;
+  bool busy = false;
+  for (struct dirent *e; (e = readdir(d));) busy |= e->d_name[0] != '.';
+  closedir(d);
+  if (busy) return;
+  snprintf(buf, len, "%llx-%llx-%llx-%lld.%09ld-%lld.%09ld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+/* The database state first (taken before the query reads it), then pkg.sh's lines. */
+int pkg_query(char **names, int n, char *why, size_t why_len) {
+  char state[160];
+  dpkg_db_state(state, sizeof state);
+  if (state[0]) printf("{\"fleetpatch\":1,\"type\":\"dpkg-db\",\"state\":\"%s\"}\n", state);
+  fflush(stdout);
+  return run_pkg("query", names, n, why, why_len);
+}
 
 int cmd_pkg_query(json_t *j, int argc, char **argv) {
   char why[1024];
@@ -122,8 +147,18 @@ static int undo(json_t *j, const char *op, const char *bundle, long long serial,
 
 int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   const char *op = arg_value(argc, argv, "--op"), *bundle = arg_value(argc, argv, "--bundle"), *serial_s = arg_value(argc, argv, "--serial");
-  char *names[MAX_DEBS], *want[MAX_DEBS], *debs[MAX_DEBS], *save[MAX_DEBS];
-  int n = 0;
+  /* --db-state S and --known NAME=VERSION|NAME=- (absent): what the facts query saw and the
+   * database state it saw it in; the save below trusts them only if dpkg's database is still in
+   * that state under the host lock, and asks dpkg again otherwise */
+  const char *db_state = arg_value(argc, argv, "--db-state");
+  char *names[MAX_DEBS], *want[MAX_DEBS], *debs[MAX_DEBS], *save[MAX_DEBS], *known[MAX_DEBS];
+  int n = 0, nknown = 0;
+  for (int i = 2; i + 1 < argc && nknown < MAX_DEBS; i++) {
+    if (strcmp(argv[i], "--known") != 0) continue;
+    char *k = argv[++i], *eq = strchr(k, '=');
+    if (!eq || eq == k || !valid_token(eq + 1)) return fail(j, "usage", "pkg-apply: --known NAME=VERSION or NAME=-");
+    known[nknown++] = k;
+  }
   for (int i = 2; i + 1 < argc && n < MAX_DEBS; i++) {
     if (strcmp(argv[i], "--deb") != 0) continue;
     /* NAME=VERSION=PATH[=PREVIOUS_DEB] */
@@ -134,13 +169,29 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
     debs[n] = path;
     want[n] = malloc(strlen(name) + strlen(version) + 2);
     sprintf(want[n], "%s=%s", name, version);
+    /* pkg.sh save's NAME[=PREVIOUS_DEB[=KNOWN_VERSION]]; the known version is added below */
     save[n] = malloc(strlen(name) + (prev ? strlen(prev) : 0) + 2);
-    sprintf(save[n], prev ? "%s=%s" : "%s", name, prev);
+    sprintf(save[n], "%s=%s", name, prev ? prev : "");
     n++;
   }
-  if (!valid_token(op) || !valid_token(bundle) || !serial_s || n == 0) return fail(j, "usage", "usage: pkg-apply --op ID --bundle ID --serial N --deb NAME=VERSION=PATH[=PREVIOUS]...");
+  if (!valid_token(op) || !valid_token(bundle) || !serial_s || n == 0) return fail(j, "usage", "usage: pkg-apply --op ID --bundle ID --serial N --deb NAME=VERSION=PATH[=PREVIOUS]... [--db-state S --known NAME=VERSION|NAME=-...]");
   long long serial = atoll(serial_s);
   if (!take_host_lock(j) || reconcile_stale(j, 30000)) return 1;
+
+  char now[160];
+  dpkg_db_state(now, sizeof now);
+  bool unchanged = db_state && now[0] && strcmp(db_state, now) == 0;
+  for (int i = 0; unchanged && i < n; i++) {
+    const char *v = NULL;
+    for (int k = 0; k < nknown; k++)
+      if (strncmp(known[k], names[i], strlen(names[i])) == 0 && known[k][strlen(names[i])] == '=') v = known[k] + strlen(names[i]) + 1;
+    if (!v) { unchanged = false; break; }
+    char *s = malloc(strlen(save[i]) + strlen(v) + 2);
+    sprintf(s, "%s=%s", save[i], v);
+    save[i] = s;
+  }
+  if (!unchanged) /* back to NAME=PREVIOUS_DEB: pkg.sh asks dpkg */
+    for (int i = 0; i < n; i++) *strchrnul(strchr(save[i], '=') + 1, '=') = 0;
 
   char dir[4300], why[1024];
   op_dir(dir, sizeof dir, op);
@@ -153,7 +204,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
     remove_op_dir(op);
     return fail(j, "preflight", why);
   }
-  step(j, "save", "ok", "previous versions recorded, each with a .deb to restore it");
+  step(j, "save", "ok", unchanged ? "previous versions recorded (dpkg's database unchanged since the facts query, which read them), each with a .deb to restore it" : "previous versions recorded (queried from dpkg), each with a .deb to restore it");
   if (journal_append(j, op, "installing", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
   int rc = run_pkg("install", debs, n, why, sizeof why);
   if (rc == 3) { /* dpkg's lock was held: dpkg changed nothing */

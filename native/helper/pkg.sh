@@ -79,14 +79,23 @@ query)
   line dpkg "\"arch\":\"$(esc "$(dpkg --print-architecture)")\",\"audit\":\"$(esc "$(dpkg --audit 2>&1 | head -c 500)")\""
   ;;
 save)
-  # save OPDIR NAME[=BUNDLE_DEB]...: record the previous state and keep a .deb to restore each
+  # save OPDIR NAME[=BUNDLE_DEB[=KNOWN]]...: record the previous state and keep a .deb to restore
+  # each; KNOWN (a version, or - for absent) is given only when the helper saw dpkg's database
+  # unchanged since the query that read it, else dpkg is asked here
   dir=$1; shift
   mkdir -p "$dir" || die "cannot create $dir"
   : > "$dir/prev.list.tmp"
   for arg in "$@"; do
-    name=${arg%%=*} given=
-    [ "$arg" != "$name" ] && given=${arg#*=}
-    if v=$(installed_version "$name"); then
+    name=${arg%%=*} rest= known=
+    [ "$arg" != "$name" ] && rest=${arg#*=}
+    given=${rest%%=*}
+    [ "$rest" != "$given" ] && known=${rest#*=}
+    case "$known" in
+      -) v=;;
+      ?*) v=$known;;
+      *) v=$(installed_version "$name") || v=;;
+    esac
+    if [ -n "$v" ]; then
       src=
       if [ -n "$given" ] && [ "$(dpkg-deb -f "$given" Version 2>/dev/null)" = "$v" ]; then src=bundle; cp "$given" "$dir/$name.deb"
       elif c=$(apt_cached "$name" "$v") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"

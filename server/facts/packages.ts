@@ -17,12 +17,14 @@ export function factsArgs(packageNames: readonly string[] = []): string[] {
   return packageNames.length ? ['facts', '--packages', ...packageNames] : ['facts'];
 }
 
-/** The query's answer from the helper's lines (`package` per name, one `dpkg`). */
+/** The query's answer from the helper's lines (`package` per name, one `dpkg`, `dpkg-db` unless a
+ * dpkg change was in flight). */
 export function packagesFromLines(lines: HelperLine[], names: readonly string[], host: string): PackageHostState {
   const dpkg = lines.find((l) => l.type === 'dpkg');
   if (!dpkg || typeof dpkg.arch !== 'string') throw new AppError('helper-protocol', `${host}: the package query gave no dpkg line`);
   const packages = lines
     .filter((l) => l.type === 'package' && typeof l.name === 'string' && names.includes(l.name))
     .map((l) => ({ name: l.name as string, installed: typeof l.installed === 'string' ? l.installed : null, aptCache: l.aptCache === true, repackable: l.repackable === true }));
-  return { packages, dpkgArch: dpkg.arch, audit: typeof dpkg.audit === 'string' ? dpkg.audit : '' };
+  const db = lines.find((l) => l.type === 'dpkg-db');
+  return { packages, dpkgArch: dpkg.arch, audit: typeof dpkg.audit === 'string' ? dpkg.audit : '', dbState: typeof db?.state === 'string' ? db.state : null };
 }

@@ -20,6 +20,9 @@ export interface PackageHostState {
   dpkgArch: string;
   /** `dpkg --audit` output: empty when dpkg's database is consistent. */
   audit: string;
+  /** dpkg's database state the query read (the helper's `dpkg-db` line), null when a change was
+   * in flight: the apply passes it back so the helper can tell whether these versions still hold. */
+  dbState: string | null;
 }
 
 export interface PackagePlanOptions {

@@ -24,11 +24,13 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
     payloads.push(deb, ...(prev ? [payload(prev.file)] : []));
     specs.push('--deb', [d.name, d.version, payloadPath(dir, deb.sha256), ...(prev ? [payloadPath(dir, payload(prev.file).sha256)] : [])].join('='));
   }
+  // what the facts query saw, for the helper's save step to reuse if dpkg's database is unchanged
+  const known = before.dbState ? ['--db-state', before.dbState, ...m.packages.debs.flatMap((d) => ['--known', `${d.name}=${installed(d.name) ?? '-'}`])] : [];
   let fresh = null as SshConnection | null;
   const checksOn = async () => (fresh ??= await h.step('reconnect', () => SshConnection.open(h.conn.target, h.ctx.connect), () => ({ detail: 'a new SSH connection for the checks' })));
   try {
     // the .debs the facts exec saw absent travel on this exec's stdin; the push step records them
-    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs], payloads, m.checks, checksOn, h.pushNote(payloads, `${payloads.length} .deb file(s)`));
+    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs, ...known], payloads, m.checks, checksOn, h.pushNote(payloads, `${payloads.length} .deb file(s)`));
     const holders = v.lines.filter((l) => l.type === 'holder').map((l) => `pid ${String(l.pid)} (${String(l.comm)}): ${String(l.files).trim()}`);
     if (v.error) {
       const info = errorInfo(v.error);

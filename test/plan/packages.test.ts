@@ -12,7 +12,7 @@ function bundle(over: Partial<Packages['packages']> = {}): Packages {
 }
 const facts = { os: { id: 'debian', version_id: '12', pretty_name: null }, journal: [] } as unknown as Facts;
 const pkg = (name: string, installed: string | null, aptCache = false, repackable = true): InstalledPackage => ({ name, installed, aptCache, repackable });
-const host = (...packages: InstalledPackage[]) => ({ packages, dpkgArch: 'amd64', audit: '' });
+const host = (...packages: InstalledPackage[]) => ({ packages, dpkgArch: 'amd64', audit: '', dbState: null });
 const plan = (b: Packages, ...p: InstalledPackage[]) => planPackages(b, facts, host(...p));
 
 describe('packages plan', () => {

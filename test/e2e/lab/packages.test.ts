@@ -2,8 +2,11 @@
  * exact previous state (listing, audit, file hashes), faults at every journal point reconciled. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { helperBinary } from '../../../server/helper/binary.ts';
 import { writeLabBundle } from '../../../server/lab/example-bundles.ts';
 import { labDown, labUp } from '../../../server/lab/index.ts';
 import type { LabHost } from '../../../server/lab/namespace-host.ts';
@@ -101,6 +104,32 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.deepEqual(again.hosts.map((h) => h.state), Array(HOSTS).fill('already-applied'));
     assert.ok(!(await steps(again.runId, 'lab-01')).some((x) => x.name === 'push'));
     assert.deepEqual(cache(), listing);
+  });
+
+  it("the apply's save reuses the facts query's versions only while dpkg's database is in the state that query read", async () => {
+    const h = hosts[4]!; // at fp-demo 1.1 since the apply test, its .deb in the cache
+    const helper = `/var/lib/fleetpatch/bin/helper-${helperBinary('x86_64').sha256}`;
+    const deb = `/var/lib/fleetpatch/cache/${createHash('sha256').update(readFileSync(join(debs, 'fp-demo_1.1_all.deb'))).digest('hex')}`;
+    const dbState = () => /"type":"dpkg-db","state":"([^"]+)"/.exec(ssh(dir, h, `${helper} pkg-query fp-demo`))![1]!;
+    let op = 0;
+    // no verdict on stdin: the helper rolls its apply back, so the host ends as it started
+    const apply = (state: string, known: string) => ssh(dir, h, `${helper} pkg-apply --op test-known-${++op} --bundle fp-test-known --serial 1 --deb fp-demo=1.1=${deb} --db-state ${state} --known fp-demo=${known} </dev/null; true`);
+    const before = packageState(h);
+    const unchanged = apply(dbState(), '1.1');
+    assert.match(unchanged, /"step":"save","status":"ok","detail":"previous versions recorded \(dpkg's database unchanged since the facts query/);
+    assert.match(unchanged, /"outcome":"rolled-back"/);
+    // a made-up version in the same state is taken at its word, and then caught: the copy saved
+    // to restore it is not that version, so nothing is installed
+    assert.match(apply(dbState(), '0.9'), /"code":"preflight","message":"the saved copy of fp-demo is not version 0\.9"/);
+    // dpkg rewrites its database (here to the same selections): the old state is stale, the
+    // made-up version ignored, dpkg asked again
+    const stale = dbState();
+    ssh(dir, h, "echo 'fp-demo hold' | dpkg --set-selections && echo 'fp-demo install' | dpkg --set-selections");
+    assert.notEqual(dbState(), stale);
+    const asked = apply(stale, '0.9');
+    assert.match(asked, /"step":"save","status":"ok","detail":"previous versions recorded \(queried from dpkg\)/);
+    assert.match(asked, /"step":"save-previous","status":"ok","detail":"fp-demo 1\.1: restorable from/);
+    assert.equal(packageState(h), before);
   });
 
   it('rolls a good bundle back with a rebuilt copy of the previous version, exactly', async () => {
