@@ -304,16 +304,23 @@ async function handshake(t: SshTarget, opts: ConnectOptions, settings: SshSettin
   await new Promise<void>((resolveReady, reject) => {
     const fail = (err: Error & { level?: string; code?: string }) => {
       client.removeAllListeners('ready');
+      client.removeAllListeners('close');
       // later errors of a connection already given up on (e.g. "lost before handshake") are moot
       client.on('error', () => {});
       client.end();
       reject(rejection ?? connectError(t, err, opts.timeoutMs, plan.offered));
     };
+    // ssh2 reports a connection lost after the server's greeting but before authentication
+    // finished (a host powered off mid-handshake) only as 'close', with no 'error', and stops its
+    // ready timer: without this the connect would wait forever
+    const closed = () => fail(new Error('connection closed before the SSH handshake finished'));
     client.once('ready', () => {
       client.removeListener('error', fail);
+      client.removeListener('close', closed);
       resolveReady();
     });
     client.once('error', fail);
+    client.once('close', closed);
     client.connect({
       ...(sock ? { sock } : { host: t.host, port: t.port }),
       username: t.user,
