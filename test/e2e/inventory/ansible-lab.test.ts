@@ -5,7 +5,7 @@
  * lab's known_hosts from ANSIBLE_SSH_ARGS in its environment, never from the inventory. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,24 +27,32 @@ const settings = { sshConfigFile: null, env: {}, prompt: null } as unknown as Pa
 
 /** host → "hostname user" as Ansible reached it. */
 function viaAnsible(pattern: string): Record<string, string> {
-  const r = spawnSync('ansible', [pattern, '-m', 'raw', '-a', 'hostname; id -un', '--vault-password-file', join(ans, 'vault-pass')], {
+  // results per host as JSON files (--tree: ansible-core's own callback; the `json` stdout
+  // callback is in the ansible.posix collection, which Debian's ansible-core does not ship)
+  const tree = mkdtempSync(join(tmpdir(), 'fp-ansible-tree-'));
+  const r = spawnSync('ansible', [pattern, '-m', 'raw', '-a', 'hostname; id -un', '--vault-password-file', join(ans, 'vault-pass'), '--tree', tree], {
     cwd: ans,
     encoding: 'utf8',
     env: {
       ...process.env,
       ANSIBLE_CONFIG: join(ans, 'ansible.cfg'),
       ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${join(lab, 'known_hosts')} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o ControlMaster=no`,
-      ANSIBLE_LOAD_CALLBACK_PLUGINS: '1',
-      ANSIBLE_STDOUT_CALLBACK: 'json',
       ANSIBLE_HOME: join(ans, '.ansible'),
       ANSIBLE_LOCAL_TEMP: join(ans, '.ansible/tmp'),
       ANSIBLE_NOCOLOR: '1',
     },
   });
   assert.equal(r.status, 0, `ansible ${pattern}: ${r.stdout}\n${r.stderr}`);
-  const out = JSON.parse(r.stdout) as { plays: { tasks: { hosts: Record<string, { stdout_lines: string[]; rc: number }> }[] }[] };
-  const hosts = out.plays[0]!.tasks[0]!.hosts;
-  return Object.fromEntries(Object.entries(hosts).map(([h, res]) => [h, res.stdout_lines.map((l) => l.trim()).filter(Boolean).join(' ')]));
+  const files = readdirSync(tree);
+  const results = Object.fromEntries(
+    files.map((h) => {
+      const res = JSON.parse(readFileSync(join(tree, h), 'utf8')) as { stdout_lines: string[]; rc: number };
+      assert.equal(res.rc, 0, `ansible ${pattern}: ${h}: ${JSON.stringify(res)}`);
+      return [h, res.stdout_lines.map((l) => l.trim()).filter(Boolean).join(' ')];
+    }),
+  );
+  rmSync(tree, { recursive: true, force: true });
+  return results;
 }
 
 /** host → "hostname user" as fleetpatch reached it: its inventory, its target rules, its SSH. */
