@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
-PACKAGES="openssh-server openssh-client iproute2 nftables util-linux procps gcc make libc6-dev g++ python3
+PACKAGES="openssh-server openssh-client iproute2 nftables util-linux procps gcc make libc6-dev musl-tools g++ python3
   qemu-system-x86 busybox-static dropbear-bin cpio xz-utils zstd kmod binutils sudo openssl ansible-core chromium"
 missing=""
 for p in $PACKAGES; do
