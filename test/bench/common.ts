@@ -54,7 +54,7 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 
 /** Runs every variant once per round, in an order rotated each round; each ratio is taken against
  * the variant's `baseline` (default: the first variant) in the same round. */
-export async function interleave(variants: Record<string, Variant>, rounds: number, opts: { only?: string; hostCpu?: () => number } = {}, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
+export async function interleave(variants: Record<string, Variant>, rounds: number, opts: { only?: string; hostCpu?: () => number | Promise<number> } = {}, log: (t: string) => void = (t) => console.error(t)): Promise<Record<string, Sample[]>> {
   const only = opts.only?.split(',').filter(Boolean) ?? [];
   const picked = Object.keys(variants).filter((n, i) => i === 0 || !only.length || only.some((o) => n.toLowerCase().includes(o.toLowerCase())));
   // a picked variant's baseline runs too
@@ -66,9 +66,13 @@ export async function interleave(variants: Record<string, Variant>, rounds: numb
     for (const name of order) {
       const v = variants[name]!;
       await v.prepare?.();
-      const h0 = opts.hostCpu?.();
+      const h0 = await opts.hostCpu?.();
+      const t0 = process.hrtime.bigint();
       round[name] = await measure(v);
-      if (h0 !== undefined) round[name]!.hostCpu = opts.hostCpu!() - h0;
+      // BENCH_TIMELINE: each measured run's CLOCK_MONOTONIC span, for `perf report --time A,B`
+      // of a system-wide `perf record -k CLOCK_MONOTONIC` (docs/benchmarks.md → Profiling)
+      if (process.env.BENCH_TIMELINE) log(`window ${name}: ${seconds(t0)},${seconds(process.hrtime.bigint())}`);
+      if (h0 !== undefined) round[name]!.hostCpu = (await opts.hostCpu!()) - h0;
       await v.verify?.();
       log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} controller CPU-s${h0 !== undefined ? `, ${round[name]!.hostCpu!.toFixed(2)} host CPU-s` : ''}`);
     }
@@ -77,6 +81,7 @@ export async function interleave(variants: Record<string, Variant>, rounds: numb
   return samples;
 }
 
+const seconds = (ns: bigint) => (Number(ns / 1000n) / 1e6).toFixed(6);
 const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
 export function table(samples: Record<string, Sample[]>, hosts: number): string {
@@ -110,6 +115,12 @@ export async function runStepMedians(config: string, id: number, names: string[]
   type Step = { name: string; status: string; startedAt: string; finishedAt: string | null };
   const shown = JSON.parse(r.out) as { run: { createdAt: string }; hosts: { inventoryName: string; state: string; startedAt: string; finishedAt: string; steps: Step[] }[] };
   const per: Record<string, number[]> = {};
+  // BENCH_TIMELINE: the first hosts' steps as start (ms after the run's start) + duration
+  if (process.env.BENCH_TIMELINE) {
+    const t0 = Date.parse(shown.run.createdAt);
+    const at = (t: string | null) => (t ? Date.parse(t) - t0 : NaN);
+    for (const h of shown.hosts.slice(0, 4)) console.error(`timeline run ${id} ${h.inventoryName}: ${at(h.startedAt)}–${at(h.finishedAt)} ms ${h.steps.map((st) => `${st.name}@${at(st.startedAt)}+${at(st.finishedAt) - at(st.startedAt)}`).join(' ')}`);
+  }
   for (const name of names) {
     const row = shown.hosts.find((x) => x.inventoryName === name);
     if (!row || !row.steps.length) throw new Error(`bench: run ${id} has no step records for ${name}`);

@@ -139,16 +139,22 @@ function collectMasters(needle: string): number {
 }
 
 /** CPU seconds used so far inside every lab host: its PID 1 (sshd) and every descendant it has
- * waited for (sessions, shells, dpkg, the helper), from /proc/<pid>/stat. */
-function hostCpu(dir: string, lab: LabHost[]): number {
-  let total = 0;
-  for (const h of lab) {
+ * waited for (sessions, shells, dpkg, the helper), from /proc/<pid>/stat — read once every
+ * session has ended, so none is still running or unreaped (a client that closes its connections
+ * without waiting, as fleetpatch's pool does, would otherwise have its last sessions missed). */
+async function hostCpu(dir: string, lab: LabHost[]): Promise<number> {
+  const children = (pid: number | string) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const listeners = lab.map((h) => {
     const pid = runningPid(dir, h.name);
     if (pid === null) throw new Error(`bench: ${h.name} is not running`);
-    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-      const f = readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-    }
+    return children(pid);
+  });
+  // at most 2 s: Ansible's ControlPersist masters keep their sessions open until they are stopped
+  for (let i = 0; i < 100 && listeners.flat().some((l) => children(l).length); i++) await new Promise((r) => setTimeout(r, 20));
+  let total = 0;
+  for (const l of listeners.flat()) {
+    const f = readFileSync(`/proc/${l}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
   }
   return total;
 }
@@ -213,11 +219,13 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
       writeFileSync('/proc/self/clear_refs', '5');
       const counts = countChannels();
       let r: Awaited<ReturnType<typeof cli>>;
+      const started = Date.now();
       try {
         r = await cli(['run', '-i', inventory, '--bundle', bundle, '--config', config, '--forks', String(forks), '--json']);
       } finally {
         counts.stop();
       }
+      const ended = Date.now();
       peakRss.push(Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024));
       channels.push({ connections: counts.connections / hosts, channels: counts.channels / hosts });
       let res: { run: { id: number }; hosts: { inventoryName: string; state: string; reason: string | null }[] };
@@ -232,6 +240,12 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
         throw new Error(`bench: fleetpatch run ${res.run.id} exited ${r.code}, ${res.hosts.length} of ${hosts} hosts, not applied:\n${notApplied.map((x) => `  ${x.inventoryName}: ${x.state}: ${x.reason ?? ''}`).join('\n')}\n${r.err}`);
       }
       runIds.push(res.run.id);
+      // BENCH_TIMELINE: the CLI's own time before the run starts and after its last host ends
+      if (process.env.BENCH_TIMELINE) {
+        const run = res.run as unknown as { createdAt: string };
+        const last = Math.max(...(res.hosts as unknown as { finishedAt: string }[]).map((x) => Date.parse(x.finishedAt)));
+        console.error(`timeline run ${res.run.id}: CLI start → run start ${Date.parse(run.createdAt) - started} ms, run start → last host end ${last - Date.parse(run.createdAt)} ms, last host end → CLI end ${ended - last} ms`);
+      }
     };
     /** Per fleetpatch round: median ms of every step over the hosts, and of each host's whole span. */
     const stepTimes: Record<string, number>[] = [];
