@@ -218,7 +218,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   step(j, "install", "ok", "dpkg -i (conffiles: --force-confdef --force-confold)");
   if (journal_append(j, op, "installed", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
   if (run_pkg("verify", want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);
-  step(j, "verify", "ok", "dpkg-query: every package at its version; dpkg --audit clean");
+  step(j, "verify", "ok", "dpkg-query: every package installed at its version with its file list and hashes; no package half-installed or half-configured");
   pkg_holders(j, names, n);
 
   char verdict[32];

@@ -17,10 +17,31 @@ die() { line pkg-error "\"message\":\"$(esc "$1")\""; exit 1; }
 
 installed_version() {
   s=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null) || return 1
-  case "$s" in "ii "*) ;; *) return 1;; esac
-  s=${s#ii }
+  case "$s" in ?"i "*) ;; *) return 1;; esac
+  s=${s#?i }
   while :; do case "$s" in " "*) s=${s# };; *) break;; esac; done
   printf '%s\n' "$s"
+}
+
+nl='
+'
+# One dpkg-query answers for every package asked (or all): a line "SAB|NAME|VERSION|ARCH|" per
+# package, SAB being dpkg's three-letter status (desired state, state, error flag)
+ROW_FORMAT='${db:Status-Abbrev}|${Package}|${Version}|${Architecture}|\n'
+
+# row NAME: sets version and arch from $rows when NAME is installed (any desired state); else fails.
+# For a few rows only (the pattern match is quadratic in dash).
+row() {
+  r=${rows#*"$nl"?"i |$1|"}
+  [ "$r" != "$rows" ] || return 1
+  r=${r%%"$nl"*} version=${r%%|*} r=${r#*|} arch=${r%%|*}
+}
+
+# has_info NAME EXT: dpkg's database holds NAME's EXT control file (NAME.EXT or NAME:ARCH.EXT)
+has_info() {
+  [ -e "/var/lib/dpkg/info/$1.$2" ] && return
+  for f in "/var/lib/dpkg/info/$1":*".$2"; do [ -e "$f" ] && return; done
+  return 1
 }
 
 # Whether dpkg knows NAME in any state but not-installed (installed, half-installed, config-files…).
@@ -29,10 +50,9 @@ known() {
   [ -n "$s" ] && [ "$s" != "un " ]
 }
 
-# The apt cache's copy of NAME at VERSION (epoch colon encoded as %3a), if any.
+# The apt cache's copy of NAME at VERSION built for ARCH (epoch colon encoded as %3a), if any.
 apt_cached() {
-  arch=$(dpkg-query -W -f='${Architecture}' "$1" 2>/dev/null)
-  f=/var/cache/apt/archives/$1_$(echo "$2" | sed 's/:/%3a/')_$arch.deb
+  f=/var/cache/apt/archives/$1_$(echo "$2" | sed 's/:/%3a/')_$3.deb
   [ -f "$f" ] && [ "$(dpkg-deb -f "$f" Version 2>/dev/null)" = "$2" ] && echo "$f"
 }
 
@@ -66,17 +86,20 @@ repack() (
 
 case "$sub" in
 query)
-  # query NAME...: installed version, architecture, and how a rollback could restore it
+  # query NAME...: installed version, architecture, and how a rollback could restore it; one
+  # dpkg-query for all of them and dpkg itself (dpkg's native architecture is its own package's)
+  rows=$nl$(dpkg-query -W -f="$ROW_FORMAT" dpkg "$@" 2>/dev/null)$nl
   for name in "$@"; do
-    if v=$(installed_version "$name"); then
-      cached=false; [ -n "$(apt_cached "$name" "$v")" ] && cached=true
+    if row "$name"; then
+      cached=false; [ -n "$(apt_cached "$name" "$version" "$arch")" ] && cached=true
       repackable=true; [ -n "$(dpkg --verify "$name" 2>&1 | grep -v ' c /' | head -n 1)" ] && repackable=false
-      line package "\"name\":\"$(esc "$name")\",\"installed\":\"$(esc "$v")\",\"aptCache\":$cached,\"repackable\":$repackable"
+      line package "\"name\":\"$(esc "$name")\",\"installed\":\"$(esc "$version")\",\"aptCache\":$cached,\"repackable\":$repackable"
     else
       line package "\"name\":\"$(esc "$name")\",\"installed\":null,\"aptCache\":false,\"repackable\":false"
     fi
   done
-  line dpkg "\"arch\":\"$(esc "$(dpkg --print-architecture)")\",\"audit\":\"$(esc "$(dpkg --audit 2>&1 | head -c 500)")\""
+  if row dpkg; then native=$arch; else native=$(dpkg --print-architecture); fi
+  line dpkg "\"arch\":\"$(esc "$native")\",\"audit\":\"$(esc "$(dpkg --audit 2>&1 | head -c 500)")\""
   ;;
 save)
   # save OPDIR NAME[=BUNDLE_DEB[=KNOWN]]...: record the previous state and keep a .deb to restore
@@ -98,7 +121,7 @@ save)
     if [ -n "$v" ]; then
       src=
       if [ -n "$given" ] && [ "$(dpkg-deb -f "$given" Version 2>/dev/null)" = "$v" ]; then src=bundle; cp "$given" "$dir/$name.deb"
-      elif c=$(apt_cached "$name" "$v") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
+      elif c=$(apt_cached "$name" "$v" "$(dpkg-query -W -f='${Architecture}' "$name" 2>/dev/null)") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
       elif why=$(repack "$name" "$dir/$name.deb"); then src=rebuilt
       else die "rollback impossible for $name $v: no previous .deb in the bundle or the apt cache, and it cannot be rebuilt ($why)"
       fi
@@ -123,14 +146,26 @@ install)
   line installed "\"output\":\"$(esc "$(printf '%s' "$out" | tail -n 20)")\""
   ;;
 verify)
-  # verify NAME=VERSION...: dpkg's own view, and nothing left half-configured
+  # verify NAME=VERSION...: dpkg's own view of every package, from one dpkg-query: each of these
+  # installed at its version with its file list and hashes in dpkg's database, and no package at
+  # all half-installed, unpacked, half-configured, awaiting or pending triggers or needing
+  # reinstallation. That is what `dpkg --audit` checks, for what dpkg -i can have changed (the
+  # plan's full `dpkg --audit` found the host clean before anything was touched).
+  list=$(dpkg-query -W -f="$ROW_FORMAT" 2>&1) || die "dpkg-query failed: $(printf '%s' "$list" | tail -n 2)"
+  list=$nl$list
+  case "$list" in *"$nl"?[HUFWt]*|*"$nl"??R*)
+    die "packages left not fully installed or configured (as dpkg --audit would report): $(printf '%s\n' "$list" | grep -E '^(.[HUFWt]|..R)' | cut -d'|' -f1,2 | head -n 5 | tr '\n' ' ')";;
+  esac
   for arg in "$@"; do
     name=${arg%%=*} want=${arg#*=}
-    got=$(installed_version "$name") || die "$name is not installed and configured after dpkg -i"
-    [ "$got" = "$want" ] || die "$name is at $got, expected $want"
+    case "$list" in *"$nl"?"i |$name|$want|"*) ;; *)
+      got=$(printf '%s\n' "$list" | grep -F -- "|$name|" | cut -d'|' -f1,3 | head -n 1)
+      die "$name is not installed at $want after dpkg -i (dpkg: ${got:-not known})";;
+    esac
+    for ext in list md5sums; do
+      has_info "$name" "$ext" || die "dpkg's database has no $ext file for $name after dpkg -i (dpkg --audit: it needs to be reinstalled)"
+    done
   done
-  audit=$(dpkg --audit 2>&1)
-  [ -z "$audit" ] || die "dpkg --audit reports: $(printf '%s' "$audit" | head -n 5)"
   line verified "\"packages\":$#"
   ;;
 restore)

@@ -10,7 +10,7 @@ import { helperBinary } from '../../../server/helper/binary.ts';
 import { writeLabBundle } from '../../../server/lab/example-bundles.ts';
 import { labDown, labUp } from '../../../server/lab/index.ts';
 import type { LabHost } from '../../../server/lab/namespace-host.ts';
-import { cli, freePort, labHosts, newLabDir, ssh } from '../../support/lab.ts';
+import { cli, freePort, labHosts, newLabDir, ssh, sshRun } from '../../support/lab.ts';
 
 const HOSTS = 5;
 const dir = newLabDir();
@@ -65,6 +65,33 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
   it('lab hosts start with fp-demo 1.0 installed by their own dpkg', () => {
     for (const h of hosts) assert.equal(version(h, 'fp-demo'), '1.0');
     baseline = hosts.map(packageState);
+  });
+
+  it("the helper's verify catches what dpkg --audit catches after dpkg -i, from one dpkg-query", () => {
+    const h = hosts[3]!;
+    const script = readFileSync(join(process.cwd(), 'native/helper/pkg.sh'));
+    const verify = (...args: string[]) => sshRun(dir, h, `sh -s verify ${args.join(' ')}`, script);
+    const audit = () => ssh(dir, h, 'dpkg --audit; true');
+    const before = packageState(h);
+    const ok = verify('fp-demo=1.0');
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /"type":"verified","packages":1/);
+    assert.match(verify('fp-demo=1.1').stdout, /"message":"fp-demo is not installed at 1\.1 after dpkg -i \(dpkg: ii \|1\.0\)"/);
+    assert.match(verify('fp-demo=1.0', 'fp-demo-app=1.1').stdout, /"message":"fp-demo-app is not installed at 1\.1 after dpkg -i \(dpkg: not known\)"/);
+    // another package left unpacked, not configured: dpkg --audit names it, and so does verify
+    ssh(dir, h, `dpkg --unpack ${join(debs, 'fp-demo-app_1.1_all.deb')} >/dev/null 2>&1`);
+    assert.match(audit(), /not yet configured[\s\S]*fp-demo-app/);
+    const unpacked = verify('fp-demo=1.0');
+    assert.equal(unpacked.status, 1);
+    assert.match(unpacked.stdout, /"message":"packages left not fully installed or configured \(as dpkg --audit would report\): iU \|fp-demo-app/);
+    ssh(dir, h, 'dpkg --purge fp-demo-app >/dev/null');
+    // the package's hashes gone from dpkg's database: dpkg --audit says reinstall it, so does verify
+    ssh(dir, h, 'mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums');
+    assert.match(audit(), /missing the md5sums control file[\s\S]*fp-demo/);
+    assert.match(verify('fp-demo=1.0').stdout, /"message":"dpkg's database has no md5sums file for fp-demo after dpkg -i/);
+    ssh(dir, h, 'mv /root/fp-demo.md5sums /var/lib/dpkg/info/fp-demo.md5sums');
+    assert.equal(audit(), '');
+    assert.equal(packageState(h), before);
   });
 
   it('a bad bundle leaves every host exactly as it was: listing, audit, file hashes', async () => {
