@@ -6,6 +6,8 @@
 #include "build/pkg_sh.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,48 @@ static void remove_op_dir(const char *op) {
     _exit(127);
   }
   if (pid > 0) waitpid(pid, NULL, 0);
+}
+
+/* Writes a reason into `why`; returns 1 (failed). */
+static int __attribute__((format(printf, 3, 4))) reason(char *why, size_t why_len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_len, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+/* The operation's directory (and ops/ above it), made before pkg.sh save writes into it. */
+static int make_op_dir(const char *dir, char *why, size_t why_len) {
+  char ops[4300];
+  snprintf(ops, sizeof ops, "%s/ops", state_dir());
+  if ((mkdir(ops, 0700) != 0 && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+    return reason(why, why_len, "cannot create %s: %s", dir, strerror(errno));
+  return 0;
+}
+
+/* Makes what pkg.sh save wrote durable before dpkg runs: every file in DIR, then prev.list.tmp
+ * renamed to prev.list, the directory and ops/ synced (without prev.list, a restore changes nothing). */
+static int save_durable(const char *dir, char *why, size_t why_len) {
+  DIR *d = opendir(dir);
+  if (!d) return reason(why, why_len, "cannot open %s: %s", dir, strerror(errno));
+  int dfd = dirfd(d), rc = 0;
+  for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) rc = reason(why, why_len, "cannot sync %s/%s: %s", dir, e->d_name, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+  if (rc == 0 && (renameat(dfd, "prev.list.tmp", dfd, "prev.list") != 0 || fsync(dfd) != 0))
+    rc = reason(why, why_len, "cannot record %s/prev.list: %s", dir, strerror(errno));
+  closedir(d);
+  /* and the directory's own entry in ops/ */
+  char ops[4300];
+  snprintf(ops, sizeof ops, "%s/ops", state_dir());
+  int ofd = open(ops, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rc == 0 && (ofd < 0 || fsync(ofd) != 0)) rc = reason(why, why_len, "cannot sync %s: %s", ops, strerror(errno));
+  if (ofd >= 0) close(ofd);
+  return rc;
 }
 
 /* Restores the state saved for `op`; 0 when the host is back to it. */
@@ -199,7 +243,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   save_args[0] = dir;
   for (int i = 0; i < n; i++) save_args[i + 1] = save[i];
   if (journal_append(j, op, "intent", bundle, serial, PKG_PATCH, "-")) return 1;
-  if (run_pkg("save", save_args, n + 1, why, sizeof why) != 0) {
+  if (make_op_dir(dir, why, sizeof why) != 0 || run_pkg("save", save_args, n + 1, why, sizeof why) != 0 || save_durable(dir, why, sizeof why) != 0) {
     journal_append(j, op, "save-failed", bundle, serial, PKG_PATCH, "-");
     remove_op_dir(op);
     return fail(j, "preflight", why);

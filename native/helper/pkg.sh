@@ -99,14 +99,16 @@ query)
     fi
   done
   if row dpkg; then native=$arch; else native=$(dpkg --print-architecture); fi
-  line dpkg "\"arch\":\"$(esc "$native")\",\"audit\":\"$(esc "$(dpkg --audit 2>&1 | head -c 500)")\""
+  audit=$(dpkg --audit 2>&1)
+  line dpkg "\"arch\":\"$(esc "$native")\",\"audit\":\"$(esc "$(printf '%.500s' "$audit")")\""
   ;;
 save)
   # save OPDIR NAME[=BUNDLE_DEB[=KNOWN]]...: record the previous state and keep a .deb to restore
   # each; KNOWN (a version, or - for absent) is given only when the helper saw dpkg's database
-  # unchanged since the query that read it, else dpkg is asked here
+  # unchanged since the query that read it, else dpkg is asked here. The helper made OPDIR and
+  # makes it durable afterwards (fsync of every file, prev.list.tmp renamed to prev.list).
   dir=$1; shift
-  mkdir -p "$dir" || die "cannot create $dir"
+  [ -d "$dir" ] || die "$dir does not exist"
   : > "$dir/prev.list.tmp"
   for arg in "$@"; do
     name=${arg%%=*} rest= known=
@@ -133,8 +135,6 @@ save)
       line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name: not installed (rollback removes it)")\""
     fi
   done
-  # durable before dpkg runs: the saved .debs and the list, then the rename in the directory
-  sync "$dir"/* 2>/dev/null; mv "$dir/prev.list.tmp" "$dir/prev.list" && sync "$dir/prev.list" "$dir"
   ;;
 install)
   # install DEB...: one dpkg transaction; conffiles: keep the admin's changes, take new defaults
