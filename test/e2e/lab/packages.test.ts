@@ -79,7 +79,9 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.match(verify('fp-demo=1.1').stdout, /"message":"fp-demo is not installed at 1\.1 after dpkg -i \(dpkg: ii \|1\.0\)"/);
     assert.match(verify('fp-demo=1.0', 'fp-demo-app=1.1').stdout, /"message":"fp-demo-app is not installed at 1\.1 after dpkg -i \(dpkg: not known\)"/);
     // another package left unpacked, not configured: dpkg --audit names it, and so does verify
-    ssh(dir, h, `dpkg --unpack ${join(debs, 'fp-demo-app_1.1_all.deb')} >/dev/null 2>&1`);
+    // the .deb goes on stdin: a lab host may not see this checkout's path (its /tmp is its own)
+    const unpack = sshRun(dir, h, 'f=/root/fp-demo-app.deb && cat > $f && dpkg --unpack $f; rc=$?; rm -f $f; exit $rc', readFileSync(join(debs, 'fp-demo-app_1.1_all.deb')));
+    assert.equal(unpack.status, 0, unpack.stderr);
     assert.match(audit(), /not yet configured[\s\S]*fp-demo-app/);
     const unpacked = verify('fp-demo=1.0');
     assert.equal(unpacked.status, 1);
