@@ -63,6 +63,7 @@ static int run_pkg(const char *sub, char **args, int nargs, char *why, size_t wh
   return rc;
 }
 
+static void ops_dir(char *buf, size_t len) { snprintf(buf, len, "%s/ops", state_dir()); }
 static void op_dir(char *buf, size_t len, const char *op) { snprintf(buf, len, "%s/ops/%s", state_dir(), op); }
 
 static void remove_op_dir(const char *op) {
@@ -88,7 +89,7 @@ static int __attribute__((format(printf, 3, 4))) reason(char *why, size_t why_le
 /* The operation's directory (and ops/ above it), made before pkg.sh save writes into it. */
 static int make_op_dir(const char *dir, char *why, size_t why_len) {
   char ops[4300];
-  snprintf(ops, sizeof ops, "%s/ops", state_dir());
+  ops_dir(ops, sizeof ops);
   if ((mkdir(ops, 0700) != 0 && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST))
     return reason(why, why_len, "cannot create %s: %s", dir, strerror(errno));
   return 0;
@@ -111,7 +112,7 @@ static int save_durable(const char *dir, char *why, size_t why_len) {
   closedir(d);
   /* and the directory's own entry in ops/ */
   char ops[4300];
-  snprintf(ops, sizeof ops, "%s/ops", state_dir());
+  ops_dir(ops, sizeof ops);
   int ofd = open(ops, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rc == 0 && (ofd < 0 || fsync(ofd) != 0)) rc = reason(why, why_len, "cannot sync %s: %s", ops, strerror(errno));
   if (ofd >= 0) close(ofd);

@@ -15,14 +15,6 @@ esc() {
 line() { printf '{"fleetpatch":1,"type":"%s",%s}\n' "$1" "$2"; }
 die() { line pkg-error "\"message\":\"$(esc "$1")\""; exit 1; }
 
-installed_version() {
-  s=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null) || return 1
-  case "$s" in ?"i "*) ;; *) return 1;; esac
-  s=${s#?i }
-  while :; do case "$s" in " "*) s=${s# };; *) break;; esac; done
-  printf '%s\n' "$s"
-}
-
 nl='
 '
 # One dpkg-query answers for every package asked (or all): a line "SAB|NAME|VERSION|ARCH|" per
@@ -35,6 +27,12 @@ row() {
   r=${rows#*"$nl"?"i |$1|"}
   [ "$r" != "$rows" ] || return 1
   r=${r%%"$nl"*} version=${r%%|*} r=${r#*|} arch=${r%%|*}
+}
+
+# installed NAME: row NAME from a dpkg-query of NAME alone
+installed() {
+  rows=$nl$(dpkg-query -W -f="$ROW_FORMAT" "$1" 2>/dev/null)$nl
+  row "$1"
 }
 
 # has_info NAME EXT: dpkg's database holds NAME's EXT control file (NAME.EXT or NAME:ARCH.EXT)
@@ -115,15 +113,16 @@ save)
     [ "$arg" != "$name" ] && rest=${arg#*=}
     given=${rest%%=*}
     [ "$rest" != "$given" ] && known=${rest#*=}
+    arch=
     case "$known" in
       -) v=;;
       ?*) v=$known;;
-      *) v=$(installed_version "$name") || v=;;
+      *) if installed "$name"; then v=$version; else v=; fi;;
     esac
     if [ -n "$v" ]; then
       src=
       if [ -n "$given" ] && [ "$(dpkg-deb -f "$given" Version 2>/dev/null)" = "$v" ]; then src=bundle; cp "$given" "$dir/$name.deb"
-      elif c=$(apt_cached "$name" "$v" "$(dpkg-query -W -f='${Architecture}' "$name" 2>/dev/null)") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
+      elif { [ -n "$arch" ] || installed "$name"; } && c=$(apt_cached "$name" "$v" "$arch") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
       elif why=$(repack "$name" "$dir/$name.deb"); then src=rebuilt
       else die "rollback impossible for $name $v: no previous .deb in the bundle or the apt cache, and it cannot be rebuilt ($why)"
       fi
@@ -143,9 +142,7 @@ install)
     case "$out" in *"locked by another process"*|*"lock"*"held by"*) line pkg-error "\"message\":\"$(esc "dpkg is locked by another process (apt, unattended-upgrades?): $(printf '%s' "$out" | tail -n 2)")\""; exit 3;; esac
     die "dpkg -i failed: $(printf '%s' "$out" | tail -n 5)"
   }
-  # dpkg's output is kept for the error above only: on success nobody reads it, and escaping it
-  # for JSON cost three processes and half a dozen subshells per host
-  line installed '"ok":true'
+  # dpkg's output is kept for the error above only: on success nobody reads it
   ;;
 verify)
   # verify NAME=VERSION...: dpkg's own view of every package, from one dpkg-query: each of these
@@ -190,7 +187,7 @@ restore)
   fi
   while read -r name v src; do
     if [ "$v" = absent ]; then ! known "$name" || die "$name is still known to dpkg after purge"
-    else [ "$(installed_version "$name")" = "$v" ] || die "$name is not back at $v"; fi
+    else installed "$name" && [ "$version" = "$v" ] || die "$name is not back at $v"; fi
   done < "$dir/prev.list"
   line restored '"changed":true'
   ;;
