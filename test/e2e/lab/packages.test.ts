@@ -76,6 +76,11 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     const ok = verify('fp-demo=1.0');
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /"type":"verified","packages":1/);
+    // a package on hold is installed all the same
+    ssh(dir, h, "echo 'fp-demo hold' | dpkg --set-selections");
+    const held = verify('fp-demo=1.0');
+    ssh(dir, h, "echo 'fp-demo install' | dpkg --set-selections");
+    assert.match(held.stdout, /"type":"verified","packages":1/, held.stdout);
     assert.match(verify('fp-demo=1.1').stdout, /"message":"fp-demo is not installed at 1\.1 after dpkg -i \(dpkg: ii \|1\.0\)"/);
     assert.match(verify('fp-demo=1.0', 'fp-demo-app=1.1').stdout, /"message":"fp-demo-app is not installed at 1\.1 after dpkg -i \(dpkg: not known\)"/);
     // another package left unpacked, not configured: dpkg --audit names it, and so does verify
