@@ -19,6 +19,21 @@ bool arg_flag(int argc, char **argv, const char *name);
 const char *state_dir(void); /* /var/lib/fleetpatch (from /proc/self/exe: DIR/bin/helper-SHA) */
 char *kernel_build_id(void);
 
+/* sha256.c */
+#include <stdint.h>
+typedef struct {
+  uint32_t h[8];
+  uint64_t len;
+  unsigned char buf[64];
+} sha256_t;
+void sha256_init(sha256_t *s);
+void sha256_update(sha256_t *s, const void *data, size_t n);
+void sha256_hex(sha256_t *s, char out[65]);
+
+/* stage.c: the payloads before a command (`--stage SRC SHAS -- COMMAND ARGS`); -1 when the
+ * command is to run (argc/argv then start at it), else the exit status */
+int stage(json_t *j, int *argc, char ***argv);
+
 /* main.c */
 int fail(json_t *j, const char *code, const char *message);
 int failf(json_t *j, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -65,6 +65,11 @@ void step(json_t *j, const char *name, const char *status, const char *detail) {
 
 int main(int argc, char **argv) {
   json_t j = {0};
+  if (argc >= 2 && strcmp(argv[1], "--stage") == 0) {
+    argc--, argv++;
+    int rc = stage(&j, &argc, &argv);
+    if (rc >= 0) return rc;
+  }
   const char *cmd = argc >= 2 ? argv[1] : "";
   if (strcmp(cmd, "facts") == 0) return cmd_facts(&j, argc, argv);
   if (strcmp(cmd, "apply") == 0) return cmd_apply(&j, argc, argv);

@@ -23,9 +23,15 @@ const INSECURE = 'is not owned by root or is writable by group or others; a loca
  * which are absent), then the helper's arguments.
  * Every refusal is a result line; a remote dir on a noexec mount is reported (`noexec`) so the
  * controller can use its fallback dir. The ownership walk (the dir, its parents and everything
- * under it) runs on every exec; `=` only skips re-hashing a file this connection hashed. */
+ * under it) runs on every exec; `=` only skips re-hashing the helper this connection hashed.
+ * Once the helper's hash is checked, the helper itself unpacks a `+N` upload and hashes the
+ * payloads (`--stage`, native/helper/stage.c), so a run starts no process but find (and
+ * sha256sum once per connection) before the helper; upload mode (the helper itself may be in
+ * the tar) unpacks here, with tar and sha256sum. */
 const SCRIPT = String.raw`
 set -u
+nl='
+'
 d=$1 sha=$2 mode=$3 src=$4 flags=$5 k=$6; shift 6
 esc() { printf '%s' "$1" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g'; }
 fail() { printf '{"fleetpatch":1,"type":"result","ok":false,"error":{"code":"%s","message":"%s"}}\n' "$1" "$(esc "$2")"; exit 1; }
@@ -33,11 +39,11 @@ case "$d" in */..|*/../*|*//*|*[!A-Za-z0-9._/-]*|[!/]*|'') fail helper-protocol 
 known=
 case "$sha" in =*) sha=${D}{sha#=}; known=" $sha";; esac
 case "$sha" in *[!0-9a-f]*|'') fail helper-protocol "bad helper digest";; esac
-payloads= probes=
+payloads= staged=
 while [ "$k" -gt 0 ]; do
-  h=$1
+  h=$1 staged="$staged $1"
   case "$h" in
-    \?*) h=${D}{h#?}; probes="$probes $h";;
+    \?*) h=${D}{h#?};;
     *) payloads="$payloads $h";;
   esac
   case "$h" in *[!0-9a-f]*|'') fail helper-protocol "bad payload digest";; esac
@@ -64,7 +70,7 @@ case "$flags" in *x*) ;; *)
   fi
   printf '{"fleetpatch":1,"type":"exec-ok"}\n';;
 esac
-if [ "$mode" = upload ] || [ "$src" != "${D}{src#+}" ]; then
+if [ "$mode" = upload ]; then
   [ -d "$d/bin" ] && [ -d "$d/cache" ] || mkdir -p "$d/bin" "$d/cache" || fail helper-upload "cannot create $d/bin and $d/cache"
 fi
 # one find for the dir, its parents (never descended into) and everything under the dir ($d holds
@@ -77,25 +83,21 @@ while [ -n "$p" ]; do
   p=${PARENT}
 done
 if [ -n "$levels" ]; then
-  bad=$(find $levels \( -path "$pd" -o -path "$pd/*" -o -prune \) \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) -print 2>&1 | head -n 1)
+  bad=$(find $levels \( -path "$pd" -o -path "$pd/*" -o -prune \) \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) -print 2>&1)
   if [ -n "$bad" ]; then
+    bad=${D}{bad%%"$nl"*}
     [ -L "$bad" ] && fail insecure-remote-dir "$bad is a symbolic link; fleetpatch refuses to use $d"
     fail insecure-remote-dir "$bad ($(ls -ld "$bad" 2>&1)) ${INSECURE} $d"
   fi
 fi
-fresh=
 # into DIR under NAME, never partly: a move across file systems copies, so it goes to a temporary
 # name in DIR first; only the rename within DIR (atomic) gives it its final name
 place() {
   mv -f "$1" "$2/.$3.part" && mv -f "$2/.$3.part" "$2/$3" || { rm -f "$2/.$3.part"; return 1; }
 }
-unpack() {
+if [ "$mode" = upload ]; then
   tmp=$(mktemp -d "$d/.upload.XXXXXX") || fail helper-upload "cannot create a temporary directory in $d (disk full?)"
-  case "$src" in
-    +*) head -c "${D}{src#+}" | tar -x -f - -C "$tmp" >/dev/null 2>&1;;
-    *) tar -x -f "$src" -C "$tmp" >/dev/null 2>&1;;
-  esac || { rm -rf "$tmp"; fail helper-upload "unpacking the upload into $d failed (disk full?)"; }
-  n=0
+  tar -x -f "$src" -C "$tmp" >/dev/null 2>&1 || { rm -rf "$tmp"; fail helper-upload "unpacking the upload into $d failed (disk full?)"; }
   for f in "$tmp"/*; do
     [ -f "$f" ] && [ ! -L "$f" ] || { rm -rf "$tmp"; fail helper-upload "unexpected entry in the upload"; }
     name=${D}{f##*/}
@@ -104,43 +106,27 @@ unpack() {
     if [ "$name" = "helper-$got" ]; then chmod 700 "$f" && place "$f" "$d/bin" "$name"
     elif [ "$name" = "$got" ]; then chmod 600 "$f" && place "$f" "$d/cache" "$name"
     else rm -rf "$tmp"; fail helper-upload "uploaded file $name has sha256 $got: corrupted in transit"; fi || { rm -rf "$tmp"; fail helper-upload "cannot install $name"; }
-    fresh="$fresh $got"; n=$((n + 1))
   done
   rm -rf "$tmp"
-}
-if [ "$mode" = upload ]; then
-  unpack
   printf '{"fleetpatch":1,"type":"uploaded"}\n'
   exit 0
 fi
-if [ "$src" != "${D}{src#+}" ]; then
-  unpack
-  printf '{"fleetpatch":1,"type":"uploaded","files":%s}\n' "$n"
-fi
-missing=
-check() {
-  if [ -f "$1" ] && [ ! -L "$1" ]; then
-    case " $fresh $known " in *" $2 "*) return 0;; esac
-    got=$(sha256sum < "$1") || got=
+h=$d/bin/helper-$sha
+if [ -f "$h" ] && [ ! -L "$h" ]; then
+  case "$known" in '') got=$(sha256sum < "$h") || got=
     got=${D}{got%% *}
-    [ "$got" = "$2" ] || fail insecure-remote-dir "$1 has sha256 $got, expected $2: it was modified on the host; remove it and investigate"
-  else
-    missing="$missing,\"$2\""
-  fi
-}
-check "$d/bin/helper-$sha" "$sha"
-for h in $payloads; do check "$d/cache/$h" "$h"; done
-if [ -n "$probes" ]; then
-  absent=
-  for h in $probes; do [ -f "$d/cache/$h" ] && [ ! -L "$d/cache/$h" ] || absent="$absent,\"$h\""; done
-  printf '{"fleetpatch":1,"type":"cache","missing":[%s]}\n' "${D}{absent#,}"
-fi
-if [ -n "$missing" ]; then
+    [ "$got" = "$sha" ] || fail insecure-remote-dir "$h has sha256 $got, expected $sha: it was modified on the host; remove it and investigate";;
+  esac
+else
+  # no helper (the payloads are hashed by the helper once it is here)
+  missing=",\"$sha\""
+  for p in $payloads; do [ -f "$d/cache/$p" ] && [ ! -L "$d/cache/$p" ] || missing="$missing,\"$p\""; done
   printf '{"fleetpatch":1,"type":"need","arch":"%s","missing":[%s]}\n' "$(esc "$(uname -m)")" "${D}{missing#,}"
   exit 0
 fi
-printf '{"fleetpatch":1,"type":"trusted"}\n'
-exec "$d/bin/helper-$sha" "$@"
+# the helper, verified, unpacks an upload on stdin and hashes the payloads (stage.c); \?SHA is no glob
+set -f
+exec "$h" --stage "$src" $staged -- "$@"
 `;
 
 export interface Payload {

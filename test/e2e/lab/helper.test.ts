@@ -54,6 +54,16 @@ describe('helper on the host', { timeout: 120_000 }, () => {
     assert.equal(ssh(dir, host, `ls -A ${REMOTE}`).trim().split('\n').sort().join(' '), 'bin cache');
     const again = await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: files });
     assert.equal(again.uploaded, false);
+    // seen absent by a probe, then sent on the next exec's stdin and unpacked by the helper itself
+    const more = [payload(randomBytes(200_001)), payload(Buffer.alloc(0)), payload(Buffer.from('x'.repeat(1023)))];
+    await runHelper(conn, ['facts'], { remoteDir: REMOTE, probe: more });
+    const sent = await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [...files, ...more] });
+    assert.equal(sent.uploadVia, 'stdin');
+    assert.deepEqual(sent.pushed.map((p) => p.sha256), more.map((p) => p.sha256));
+    for (const f of more) {
+      assert.equal(ssh(dir, host, `stat -c '%a %U %s' ${REMOTE}/cache/${f.sha256}; sha256sum < ${REMOTE}/cache/${f.sha256}`), `600 root ${f.bytes.length}\n${f.sha256}  -\n`);
+    }
+    assert.equal(ssh(dir, host, `ls -A ${REMOTE}/cache | wc -l`).trim(), String(files.length + more.length));
   });
 
   it('refuses a cached payload that was modified on the host', async () => {

@@ -345,6 +345,13 @@ describe('SSH transport on real OpenSSH', { timeout: 180_000 }, () => {
       assert.equal(await out(c, ['sh', '-c', `stat -c %a ${REMOTE}/cache/${p.sha256}; sha256sum < ${REMOTE}/cache/${p.sha256}`]), `600\n${p.sha256}  -`);
       const again = await runHelper(c, ['facts'], { remoteDir: REMOTE, payloads: [p], timeoutMs: 30_000 });
       assert.equal(again.uploaded, false);
+      // bytes that do not match their name on that path too (the helper unpacks it): refused, nothing left behind
+      const q = { sha256: createHash('sha256').update('other').digest('hex'), bytes: Buffer.from('not other') };
+      await runHelper(c, ['facts'], { remoteDir: REMOTE, probe: [q], timeoutMs: 30_000 });
+      const err = await refusal(runHelper(c, ['facts'], { remoteDir: REMOTE, payloads: [q], timeoutMs: 30_000 }));
+      assert.equal(err.code, 'helper-upload');
+      assert.match(err.message, new RegExp(`uploaded file ${q.sha256} has sha256 [0-9a-f]{64}: corrupted in transit`));
+      assert.equal(await out(c, ['sh', '-c', `ls -A ${REMOTE}/cache | grep -c -e ${q.sha256} || true`]), '0');
       c.close();
     }
   });
