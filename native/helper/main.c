@@ -78,9 +78,10 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "pkg-query") == 0) return cmd_pkg_query(&j, argc, argv);
   if (strcmp(cmd, "pkg-apply") == 0) return cmd_pkg_apply(&j, argc, argv);
   if (strcmp(cmd, "pkg-rollback") == 0) return cmd_pkg_rollback(&j, argc, argv);
+  if (strcmp(cmd, "pkg-verify") == 0) return cmd_pkg_verify(&j, argc, argv);
   if (strcmp(cmd, "version") == 0) {
     puts(HELPER_VERSION);
     return 0;
   }
-  return fail(&j, "usage", "usage: fleetpatch-helper facts [--packages NAME...] | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | version");
+  return fail(&j, "usage", "usage: fleetpatch-helper facts [--packages NAME...] | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | pkg-verify NAME=VERSION... | version");
 }

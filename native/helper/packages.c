@@ -251,7 +251,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   }
   step(j, "save", "ok", unchanged ? "previous versions recorded (dpkg's database unchanged since the facts query, which read them), each with a .deb to restore it" : "previous versions recorded (queried from dpkg), each with a .deb to restore it");
   if (journal_append(j, op, "installing", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
-  int rc = run_pkg("install", debs, n, why, sizeof why);
+  int rc = dpkg_install(debs, n, why, sizeof why);
   if (rc == 3) { /* dpkg's lock was held: dpkg changed nothing */
     journal_append(j, op, "lock-failed", bundle, serial, PKG_PATCH, "-");
     remove_op_dir(op);
@@ -262,7 +262,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
   if (rc != 0) return undo(j, op, bundle, serial, "helper-failed", why);
   step(j, "install", "ok", "dpkg -i (conffiles: --force-confdef --force-confold)");
   if (journal_append(j, op, "installed", bundle, serial, PKG_PATCH, "-")) return undo(j, op, bundle, serial, "helper-failed", "cannot journal");
-  if (run_pkg("verify", want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);
+  if (dpkg_verify(want, n, why, sizeof why) != 0) return undo(j, op, bundle, serial, "verify-failed", why);
   step(j, "verify", "ok", "dpkg-query: every package installed at its version with its file list and hashes; no package half-installed or half-configured");
   pkg_holders(j, names, n);
 

@@ -35,13 +35,6 @@ installed() {
   row "$1"
 }
 
-# has_info NAME EXT: dpkg's database holds NAME's EXT control file (NAME.EXT or NAME:ARCH.EXT)
-has_info() {
-  [ -e "/var/lib/dpkg/info/$1.$2" ] && return
-  for f in "/var/lib/dpkg/info/$1":*".$2"; do [ -e "$f" ] && return; done
-  return 1
-}
-
 # Whether dpkg knows NAME in any state but not-installed (installed, half-installed, config-files…).
 known() {
   s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
@@ -134,38 +127,6 @@ save)
       line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name: not installed (rollback removes it)")\""
     fi
   done
-  ;;
-install)
-  # install DEB...: one dpkg transaction; conffiles: keep the admin's changes, take new defaults
-  out=$(dpkg --force-confdef --force-confold -i "$@" 2>&1) || {
-    # dpkg checks its lock before touching anything: then nothing changed
-    case "$out" in *"locked by another process"*|*"lock"*"held by"*) line pkg-error "\"message\":\"$(esc "dpkg is locked by another process (apt, unattended-upgrades?): $(printf '%s' "$out" | tail -n 2)")\""; exit 3;; esac
-    die "dpkg -i failed: $(printf '%s' "$out" | tail -n 5)"
-  }
-  # dpkg's output is kept for the error above only: on success nobody reads it
-  ;;
-verify)
-  # verify NAME=VERSION...: dpkg's own view of every package, from one dpkg-query: each of these
-  # installed at its version with its file list and hashes in dpkg's database, and no package at
-  # all half-installed, unpacked, half-configured, awaiting or pending triggers or needing
-  # reinstallation. That is what `dpkg --audit` checks, for what dpkg -i can have changed (the
-  # plan's full `dpkg --audit` found the host clean before anything was touched).
-  list=$(dpkg-query -W -f="$ROW_FORMAT" 2>&1) || die "dpkg-query failed: $(printf '%s' "$list" | tail -n 2)"
-  list=$nl$list
-  case "$list" in *"$nl"?[HUFWt]*|*"$nl"??R*)
-    die "packages left not fully installed or configured (as dpkg --audit would report): $(printf '%s\n' "$list" | grep -E '^(.[HUFWt]|..R)' | cut -d'|' -f1,2 | head -n 5 | tr '\n' ' ')";;
-  esac
-  for arg in "$@"; do
-    name=${arg%%=*} want=${arg#*=}
-    case "$list" in *"$nl"?"i |$name|$want|"*) ;; *)
-      got=$(printf '%s\n' "$list" | grep -F -- "|$name|" | cut -d'|' -f1,3 | head -n 1)
-      die "$name is not installed at $want after dpkg -i (dpkg: ${got:-not known})";;
-    esac
-    for ext in list md5sums; do
-      has_info "$name" "$ext" || die "dpkg's database has no $ext file for $name after dpkg -i (dpkg --audit: it needs to be reinstalled)"
-    done
-  done
-  line verified "\"packages\":$#"
   ;;
 restore)
   # restore OPDIR: back to exactly the state recorded by save (absent → purged, else reinstalled)

@@ -63,8 +63,19 @@ umask 077
 case "$flags" in *x*) ;; *)
   p=$d
   while [ ! -e "$p" ]; do p=${PARENT}; [ -n "$p" ] || p=/; done
-  real=$(cd "$p" && pwd -P) || fail insecure-remote-dir "cannot enter $p"
-  if awk -v p="$real" '{ m = $2; gsub(/\\040/, " ", m); if ((p == m || m == "/" || index(p, m "/") == 1) && length(m) >= best) { best = length(m); o = $4 } } END { exit !(("," o ",") ~ /,noexec,/) }' /proc/mounts; then
+  cd -P "$p" 2>/dev/null || fail insecure-remote-dir "cannot enter $p"
+  real=$PWD
+  cd /
+  # the mount holding it: the longest mount point above it, the last one listed if mounted over
+  o= best=-1
+  while read -r dev m rest; do
+    while :; do case "$m" in *'\040'*) m=${D}{m%%'\040'*}" "${D}{m#*'\040'};; *) break;; esac; done
+    case "$m" in /) ;; *) case "$real" in "$m"|"$m"/*) ;; *) continue;; esac;; esac
+    [ ${D}{#m} -ge "$best" ] || continue
+    best=${D}{#m} o=${D}{rest#* }
+    o=${D}{o%% *}
+  done < /proc/mounts
+  if case ",$o," in *,noexec,*) true;; *) false;; esac; then
     printf '{"fleetpatch":1,"type":"noexec","dir":"%s"}\n' "$(esc "$d")"
     exit 0
   fi

@@ -69,8 +69,9 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
 
   it("the helper's verify catches what dpkg --audit catches after dpkg -i, from one dpkg-query", () => {
     const h = hosts[3]!;
-    const script = readFileSync(join(process.cwd(), 'native/helper/pkg.sh'));
-    const verify = (...args: string[]) => sshRun(dir, h, `sh -s verify ${args.join(' ')}`, script);
+    const pushed = sshRun(dir, h, 'cat > /root/fp-helper && chmod 700 /root/fp-helper', helperBinary('x86_64').bytes);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    const verify = (...args: string[]) => sshRun(dir, h, `/root/fp-helper pkg-verify ${args.join(' ')}`, Buffer.alloc(0));
     const audit = () => ssh(dir, h, 'dpkg --audit; true');
     const before = packageState(h);
     const ok = verify('fp-demo=1.0');
@@ -97,6 +98,7 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.match(audit(), /missing the md5sums control file[\s\S]*fp-demo/);
     assert.match(verify('fp-demo=1.0').stdout, /"message":"dpkg's database has no md5sums file for fp-demo after dpkg -i/);
     ssh(dir, h, 'mv /root/fp-demo.md5sums /var/lib/dpkg/info/fp-demo.md5sums');
+    ssh(dir, h, 'rm /root/fp-helper');
     assert.equal(audit(), '');
     assert.equal(packageState(h), before);
   });
