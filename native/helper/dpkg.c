@@ -62,14 +62,6 @@ static const char *tail_lines(const char *s, int n) {
   return s;
 }
 
-static int __attribute__((format(printf, 3, 4))) say(char *why, size_t len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-  return 1;
-}
-
 int dpkg_install(char **debs, int n, char *why, size_t len) {
   char *argv[MAX_PKG_NAMES + 6] = {"dpkg", "--force-confdef", "--force-confold", "-i"};
   for (int i = 0; i < n; i++) argv[4 + i] = debs[i];
@@ -77,14 +69,14 @@ int dpkg_install(char **debs, int n, char *why, size_t len) {
   char *out;
   int rc = capture(argv, true, &out);
   if (rc == 0) return free(out), 0;
-  if (!out) return say(why, len, "cannot run dpkg -i: %s", strerror(errno));
+  if (!out) return reason(why, len, "cannot run dpkg -i: %s", strerror(errno));
   /* dpkg checks its lock before touching anything: then nothing changed */
   const char *lock = strstr(out, "lock");
   if (strstr(out, "locked by another process") || (lock && strstr(lock, "held by"))) {
-    say(why, len, "dpkg is locked by another process (apt, unattended-upgrades?): %s", tail_lines(out, 2));
+    reason(why, len, "dpkg is locked by another process (apt, unattended-upgrades?): %s", tail_lines(out, 2));
     return free(out), 3;
   }
-  say(why, len, "dpkg -i failed: %s", tail_lines(out, 5));
+  reason(why, len, "dpkg -i failed: %s", tail_lines(out, 5));
   return free(out), 1;
 }
 
@@ -133,13 +125,13 @@ int dpkg_verify(char **want, int n, char *why, size_t len) {
   char *out;
   int rc = capture(argv, false, &out);
   if (rc != 0) {
-    say(why, len, "dpkg-query failed (exit status %d)%s%s", rc, out && *out ? ": " : "", out ? tail_lines(out, 2) : "");
+    reason(why, len, "dpkg-query failed (exit status %d)%s%s", rc, out && *out ? ": " : "", out ? tail_lines(out, 2) : "");
     return free(out), 1;
   }
   size_t lines = 1;
   for (const char *p = out; *p; p++) lines += *p == '\n';
   row_t *rows = malloc(sizeof(row_t) * lines);
-  if (!rows) return free(out), say(why, len, "out of memory");
+  if (!rows) return free(out), reason(why, len, "out of memory");
   size_t nrows = 0;
   for (char *c = out; nrows < lines && next_row(&c, &rows[nrows]);) nrows++;
   char bad[600] = "";
@@ -149,7 +141,7 @@ int dpkg_verify(char **want, int n, char *why, size_t len) {
     if (strlen(s) < 3 || (!strchr("HUFWt", s[1]) && s[2] != 'R')) continue;
     if (nbad++ < 5) snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s|%s ", s, rows[i].name);
   }
-  if (nbad) rc = say(why, len, "packages left not fully installed or configured (as dpkg --audit would report): %s", bad);
+  if (nbad) rc = reason(why, len, "packages left not fully installed or configured (as dpkg --audit would report): %s", bad);
   for (int k = 0; rc == 0 && k < n; k++) {
     char name[160], *eq = strchr(want[k], '=');
     snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - want[k]) : 0, want[k]);
@@ -160,11 +152,11 @@ int dpkg_verify(char **want, int n, char *why, size_t len) {
       seen = seen ? seen : &rows[i];
       if (strlen(rows[i].sab) == 3 && rows[i].sab[1] == 'i' && rows[i].sab[2] == ' ' && strcmp(rows[i].version, version) == 0) ok = &rows[i];
     }
-    if (!ok && seen) rc = say(why, len, "%s is not installed at %s after dpkg -i (dpkg: %s|%s)", name, version, seen->sab, seen->version);
-    else if (!ok) rc = say(why, len, "%s is not installed at %s after dpkg -i (dpkg: not known)", name, version);
+    if (!ok && seen) rc = reason(why, len, "%s is not installed at %s after dpkg -i (dpkg: %s|%s)", name, version, seen->sab, seen->version);
+    else if (!ok) rc = reason(why, len, "%s is not installed at %s after dpkg -i (dpkg: not known)", name, version);
     for (int e = 0; rc == 0 && e < 2; e++) {
       const char *ext = e ? "md5sums" : "list";
-      if (!has_info(name, ext)) rc = say(why, len, "dpkg's database has no %s file for %s after dpkg -i (dpkg --audit: it needs to be reinstalled)", ext, name);
+      if (!has_info(name, ext)) rc = reason(why, len, "dpkg's database has no %s file for %s after dpkg -i (dpkg --audit: it needs to be reinstalled)", ext, name);
     }
   }
   free(rows);

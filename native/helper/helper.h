@@ -18,6 +18,8 @@ const char *arg_value(int argc, char **argv, const char *name);
 bool arg_flag(int argc, char **argv, const char *name);
 const char *state_dir(void); /* /var/lib/fleetpatch (from /proc/self/exe: DIR/bin/helper-SHA) */
 char *kernel_build_id(void);
+/* Writes a reason into `why`; returns 1 (failed). */
+int reason(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* sha256.c */
 #include <stdint.h>

@@ -77,15 +77,6 @@ static void remove_op_dir(const char *op) {
   if (pid > 0) waitpid(pid, NULL, 0);
 }
 
-/* Writes a reason into `why`; returns 1 (failed). */
-static int __attribute__((format(printf, 3, 4))) reason(char *why, size_t why_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-  return 1;
-}
-
 /* The operation's directory (and ops/ above it), made before pkg.sh save writes into it. */
 static int make_op_dir(const char *dir, char *why, size_t why_len) {
   char ops[4300];

@@ -1,5 +1,6 @@
 #include "helper.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,4 +110,12 @@ char *kernel_build_id(void) {
     off = next;
   }
   return NULL;
+}
+
+int reason(char *why, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return 1;
 }
