@@ -1,8 +1,10 @@
-/* The two dpkg steps of every package apply, run by the helper without a shell: the install
- * (dpkg -i) and the verify (one dpkg-query of every package, read here). */
+/* The dpkg work on the hot path, run by the helper without a shell: the plan's query, and the
+ * install (dpkg -i) and verify (one dpkg-query of every package, read here) of every apply. The
+ * save and the restore are pkg.sh's. */
 #include "helper.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,8 @@
 #include <unistd.h>
 
 /* Runs ARGV with dpkg's environment (C locale, noninteractive); its stdout, and stderr too when
- * `merge`, into *out (malloc'd, NUL-terminated, trailing newlines dropped). The exit status, or -1. */
+ * `merge` (else stderr is discarded), into *out (malloc'd, NUL-terminated, trailing newlines
+ * dropped). The exit status, or -1. */
 static int capture(char *const argv[], bool merge, char **out) {
   int fds[2];
   *out = NULL;
@@ -24,7 +27,8 @@ static int capture(char *const argv[], bool merge, char **out) {
     setenv("LC_ALL", "C", 1);
     setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
     dup2(fds[1], 1);
-    if (merge) dup2(fds[1], 2);
+    int null = merge ? -1 : open("/dev/null", O_WRONLY);
+    dup2(merge ? fds[1] : null, 2);
     close(fds[0]);
     close(fds[1]);
     execvp(argv[0], argv);
@@ -98,8 +102,10 @@ static bool has_info(const char *name, const char *ext) {
   return found;
 }
 
-/* One dpkg-query row: "SAB|NAME|VERSION|ARCH|", SAB being dpkg's three-letter status. */
-typedef struct { const char *sab, *name, *version; } row_t;
+/* One dpkg-query row: "SAB|NAME|VERSION|ARCH|", SAB being dpkg's three-letter status (desired
+ * state, state, error flag). */
+#define ROW_FORMAT "-f=${db:Status-Abbrev}|${Package}|${Version}|${Architecture}|\\n"
+typedef struct { const char *sab, *name, *version, *arch; } row_t;
 
 static bool next_row(char **cursor, row_t *r) {
   while (**cursor) {
@@ -109,10 +115,113 @@ static bool next_row(char **cursor, row_t *r) {
     char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL, *bar3 = bar2 ? strchr(bar2 + 1, '|') : NULL;
     if (!bar3) continue;
     *bar1 = *bar2 = *bar3 = 0;
-    r->sab = line, r->name = bar1 + 1, r->version = bar2 + 1;
+    r->sab = line, r->name = bar1 + 1, r->version = bar2 + 1, r->arch = bar3 + 1;
+    char *bar4 = strchr(bar3 + 1, '|');
+    if (bar4) *bar4 = 0;
     return true;
   }
   return false;
+}
+
+/* dpkg-query's rows, pointing into out (which they cut up); NULL when out of memory. */
+static row_t *read_rows(char *out, size_t *n) {
+  size_t lines = 1;
+  for (const char *p = out; *p; p++) lines += *p == '\n';
+  row_t *rows = malloc(sizeof(row_t) * lines);
+  *n = 0;
+  for (char *c = out; rows && *n < lines && next_row(&c, &rows[*n]);) ++*n;
+  return rows;
+}
+
+/* Installed, at any desired state (a held package counts), with no error flag. */
+static bool row_installed(const row_t *r) {
+  return strlen(r->sab) == 3 && r->sab[1] == 'i' && r->sab[2] == ' ';
+}
+
+static const row_t *find_installed(const row_t *rows, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++) if (row_installed(&rows[i]) && strcmp(rows[i].name, name) == 0) return &rows[i];
+  return NULL;
+}
+
+/* The apt cache holds NAME at VERSION for ARCH (epoch colon as %3a), as dpkg-deb reads it. */
+static bool apt_cached(const char *name, const char *version, const char *arch) {
+  char path[1024], v[256];
+  size_t k = 0;
+  for (const char *p = version; *p && k + 4 < sizeof v; p++) k += (size_t)snprintf(v + k, sizeof v - k, *p == ':' ? "%%3a" : "%c", *p);
+  v[k] = 0;
+  snprintf(path, sizeof path, "/var/cache/apt/archives/%s_%s_%s.deb", name, v, arch);
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  char *argv[] = {"dpkg-deb", "-f", path, "Version", NULL}, *out;
+  bool same = capture(argv, false, &out) == 0 && strcmp(out, version) == 0;
+  free(out);
+  return same;
+}
+
+/* dpkg --verify finds no installed file of NAME changed or missing (changed conffiles are fine),
+ * so a copy can be rebuilt from them. */
+static bool repackable(const char *name) {
+  char *argv[] = {"dpkg", "--verify", (char *)name, NULL}, *out;
+  capture(argv, true, &out);
+  bool clean = out != NULL;
+  for (char *line = out; clean && line && *line;) {
+    char *end = strchrnul(line, '\n');
+    char keep = *end;
+    *end = 0;
+    clean = strstr(line, " c /") != NULL;
+    *end = keep;
+    line = keep ? end + 1 : end;
+  }
+  free(out);
+  return clean;
+}
+
+int pkg_query(json_t *j, char **names, int n, char *why, size_t len) {
+  char state[160];
+  dpkg_db_state(state, sizeof state);
+  if (state[0]) {
+    json_begin_line(j);
+    json_str(j, "type", "dpkg-db");
+    json_str(j, "state", state);
+    json_end_line(j);
+  }
+  /* one dpkg-query for all of them and dpkg itself (dpkg's native architecture is its own package's) */
+  char *argv[MAX_PKG_NAMES + 5] = {"dpkg-query", "-W", ROW_FORMAT, "dpkg"}, *out;
+  for (int i = 0; i < n && i < MAX_PKG_NAMES; i++) argv[4 + i] = names[i];
+  argv[4 + (n < MAX_PKG_NAMES ? n : MAX_PKG_NAMES)] = NULL;
+  if (capture(argv, false, &out) < 0 || !out) return reason(why, len, "cannot run dpkg-query: %s", strerror(errno));
+  size_t nrows;
+  row_t *rows = read_rows(out, &nrows);
+  if (!rows) return free(out), reason(why, len, "out of memory");
+  for (int i = 0; i < n; i++) {
+    const row_t *r = find_installed(rows, nrows, names[i]);
+    json_begin_line(j);
+    json_str(j, "type", "package");
+    json_str(j, "name", names[i]);
+    json_str(j, "installed", r ? r->version : NULL);
+    json_bool(j, "aptCache", r && apt_cached(names[i], r->version, r->arch));
+    json_bool(j, "repackable", r && repackable(names[i]));
+    json_end_line(j);
+  }
+  const row_t *self = find_installed(rows, nrows, "dpkg");
+  char *arch = self ? strdup(self->arch) : NULL;
+  free(rows);
+  free(out);
+  if (!arch) {
+    char *pa[] = {"dpkg", "--print-architecture", NULL};
+    capture(pa, false, &arch);
+  }
+  char *audit_argv[] = {"dpkg", "--audit", NULL}, *audit;
+  capture(audit_argv, true, &audit);
+  if (audit && strlen(audit) > 500) audit[500] = 0;
+  json_begin_line(j);
+  json_str(j, "type", "dpkg");
+  json_str(j, "arch", arch ? arch : "");
+  json_str(j, "audit", audit ? audit : "");
+  json_end_line(j);
+  free(arch);
+  free(audit);
+  return 0;
 }
 
 /* Every NAME=VERSION installed at that version (a held package counts) with its file list and
@@ -121,19 +230,16 @@ static bool next_row(char **cursor, row_t *r) {
  * dpkg -i can have changed (the plan's full `dpkg --audit` found the host clean before anything
  * was touched). One dpkg-query for all. */
 int dpkg_verify(char **want, int n, char *why, size_t len) {
-  char *argv[] = {"dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Package}|${Version}|${Architecture}|\\n", NULL};
+  char *argv[] = {"dpkg-query", "-W", ROW_FORMAT, NULL};
   char *out;
-  int rc = capture(argv, false, &out);
+  int rc = capture(argv, true, &out);
   if (rc != 0) {
     reason(why, len, "dpkg-query failed (exit status %d)%s%s", rc, out && *out ? ": " : "", out ? tail_lines(out, 2) : "");
     return free(out), 1;
   }
-  size_t lines = 1;
-  for (const char *p = out; *p; p++) lines += *p == '\n';
-  row_t *rows = malloc(sizeof(row_t) * lines);
+  size_t nrows;
+  row_t *rows = read_rows(out, &nrows);
   if (!rows) return free(out), reason(why, len, "out of memory");
-  size_t nrows = 0;
-  for (char *c = out; nrows < lines && next_row(&c, &rows[nrows]);) nrows++;
   char bad[600] = "";
   int nbad = 0;
   for (size_t i = 0; i < nrows; i++) {

@@ -76,7 +76,7 @@ int cmd_facts(json_t *j, int argc, char **argv) {
     for (int i = 3; i < argc; i++)
       if (!valid_token(argv[i])) return fail(j, "usage", "usage: facts [--packages NAME...]");
     char why[1024];
-    if (pkg_query(argv + 3, argc - 3, why, sizeof why) != 0) return fail(j, "helper-failed", why);
+    if (pkg_query(j, argv + 3, argc - 3, why, sizeof why) != 0) return fail(j, "helper-failed", why);
   }
   struct utsname u;
   if (uname(&u) != 0) return fail(j, "facts-failed", "uname failed");

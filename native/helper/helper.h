@@ -72,13 +72,15 @@ int reconcile_stale(json_t *j, long timeout_ms);
 
 /* packages.c */
 int pkg_reconcile(json_t *j, const journal_entry *e);
-/* pkg.sh query NAME...: package and dpkg lines on stdout; 0, or non-zero with `why` set */
-int pkg_query(char **names, int n, char *why, size_t why_len);
+/* dpkg's database state (status file identity), "" while a change is in flight */
+void dpkg_db_state(char *buf, size_t len);
 #define MAX_PKG_NAMES 64
 /* dpkg.c: dpkg -i (0; 3 when dpkg's lock is held and nothing changed; else 1) and the verify
  * after it (0 when every NAME=VERSION is installed and nothing is left half-done); `why` says why not */
 int dpkg_install(char **debs, int n, char *why, size_t why_len);
 int dpkg_verify(char **want, int n, char *why, size_t why_len);
+/* query NAME...: dpkg-db, package and dpkg lines; 0, or non-zero with `why` set */
+int pkg_query(json_t *j, char **names, int n, char *why, size_t why_len);
 /* holders.c: processes still mapping or holding deleted files of these packages (holder lines) */
 void pkg_holders(json_t *j, char **names, int n);
 

@@ -1,5 +1,5 @@
-/* Package bundles: pkg-query, pkg-apply, pkg-rollback. The dpkg work is pkg.sh (compiled in);
- * this file holds the lock, the journal and the order of steps:
+/* Package bundles: pkg-query, pkg-apply, pkg-rollback. The save and the restore are pkg.sh
+ * (compiled in), the query, install and verify dpkg.c; this file holds the lock, the journal and the order of steps:
  * intent → save previous state (and a .deb to restore it) → installing → installed → verify →
  * wait for the controller's verdict → committed, or restore → rolled-back. */
 #include "helper.h"
@@ -136,7 +136,7 @@ int pkg_reconcile(json_t *j, const journal_entry *e) {
 /* dpkg's database as it stands: the status file's identity, or "" while a change is in flight
  * (updates/ holds entries) or the file cannot be read. dpkg ends every change by writing a new
  * status file and renaming it into place, so an unchanged string means unchanged packages. */
-static void dpkg_db_state(char *buf, size_t len) {
+void dpkg_db_state(char *buf, size_t len) {
   struct stat st;
   buf[0] = 0;
   if (stat("/var/lib/dpkg/status", &st) != 0) return;
@@ -149,20 +149,11 @@ static void dpkg_db_state(char *buf, size_t len) {
   snprintf(buf, len, "%llx-%llx-%llx-%lld.%09ld-%lld.%09ld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 }
 
-/* The database state first (taken before the query reads it), then pkg.sh's lines. */
-int pkg_query(char **names, int n, char *why, size_t why_len) {
-  char state[160];
-  dpkg_db_state(state, sizeof state);
-  if (state[0]) printf("{\"fleetpatch\":1,\"type\":\"dpkg-db\",\"state\":\"%s\"}\n", state);
-  fflush(stdout);
-  return run_pkg("query", names, n, why, why_len);
-}
-
 int cmd_pkg_query(json_t *j, int argc, char **argv) {
   char why[1024];
   for (int i = 2; i < argc; i++)
     if (!valid_token(argv[i])) return fail(j, "usage", "usage: pkg-query NAME...");
-  if (pkg_query(argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
+  if (pkg_query(j, argv + 2, argc - 2, why, sizeof why) != 0) return fail(j, "helper-failed", why);
   return result_outcome(j, "queried");
 }
 

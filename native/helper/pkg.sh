@@ -76,23 +76,6 @@ repack() (
 )
 
 case "$sub" in
-query)
-  # query NAME...: installed version, architecture, and how a rollback could restore it; one
-  # dpkg-query for all of them and dpkg itself (dpkg's native architecture is its own package's)
-  rows=$nl$(dpkg-query -W -f="$ROW_FORMAT" dpkg "$@" 2>/dev/null)$nl
-  for name in "$@"; do
-    if row "$name"; then
-      cached=false; [ -n "$(apt_cached "$name" "$version" "$arch")" ] && cached=true
-      repackable=true; [ -n "$(dpkg --verify "$name" 2>&1 | grep -v ' c /' | head -n 1)" ] && repackable=false
-      line package "\"name\":\"$(esc "$name")\",\"installed\":\"$(esc "$version")\",\"aptCache\":$cached,\"repackable\":$repackable"
-    else
-      line package "\"name\":\"$(esc "$name")\",\"installed\":null,\"aptCache\":false,\"repackable\":false"
-    fi
-  done
-  if row dpkg; then native=$arch; else native=$(dpkg --print-architecture); fi
-  audit=$(dpkg --audit 2>&1)
-  line dpkg "\"arch\":\"$(esc "$native")\",\"audit\":\"$(esc "$(printf '%.500s' "$audit")")\""
-  ;;
 save)
   # save OPDIR NAME[=BUNDLE_DEB[=KNOWN]]...: record the previous state and keep a .deb to restore
   # each; KNOWN (a version, or - for absent) is given only when the helper saw dpkg's database

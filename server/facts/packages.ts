@@ -1,4 +1,4 @@
-/** The helper's package query (pkg.sh query): installed versions and how each could be restored.
+/** The helper's package query (native/helper/dpkg.c): installed versions and how each could be restored.
  * Asked on its own (`pkg-query`, after a rollback) or folded into the facts exec
  * (`facts --packages NAME...`), so planning a packages bundle costs one exec. */
 import { AppError } from '../errors.ts';

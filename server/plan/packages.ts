@@ -37,7 +37,7 @@ export function planPackages(m: Packages, f: Facts, host: PackageHostState, opts
   if (p.os.length && !p.os.includes(os)) return { action: 'not-applicable', reason: `the bundle is for ${p.os.join(', ')}; this host runs ${os}` };
   const wrongArch = p.debs.find((d) => d.arch !== 'all' && d.arch !== host.dpkgArch);
   if (wrongArch) return { action: 'not-applicable', reason: `${wrongArch.name} is built for ${wrongArch.arch}; dpkg on this host is ${host.dpkgArch}` };
-  if (host.audit.trim()) return { action: 'not-applicable', reason: `dpkg --audit reports problems; fix them first: ${host.audit.trim().split('\n')[0]}` };
+  if (host.audit.trim()) return { action: 'not-applicable', reason: `dpkg --audit reports problems; fix them first: ${host.audit.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}` };
   const state = (name: string) => host.packages.find((x) => x.name === name) ?? { name, installed: null, aptCache: false, repackable: false };
   if (p.debs.every((d) => state(d.name).installed === d.version)) return { action: 'already-applied', notes: [] };
   const notes: string[] = [];

@@ -92,6 +92,19 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     const unpacked = verify('fp-demo=1.0');
     assert.equal(unpacked.status, 1);
     assert.match(unpacked.stdout, /"message":"packages left not fully installed or configured \(as dpkg --audit would report\): iU \|fp-demo-app/);
+    // the plan's query: dpkg --audit's own words, and an unpacked package is not installed
+    const query = (...names: string[]) => {
+      const r = sshRun(dir, h, `/root/fp-helper pkg-query ${names.join(' ')}`, Buffer.alloc(0));
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const q = query('fp-demo', 'fp-demo-app');
+    assert.deepEqual(q.filter((l) => l.type === 'package').map((l) => [l.name, l.installed, l.repackable]), [['fp-demo', '1.0', true], ['fp-demo-app', null, false]]);
+    assert.match(String(q.find((l) => l.type === 'dpkg')!.audit), /not yet configured[\s\S]*fp-demo-app/);
+    // an installed file changed: no copy can be rebuilt from the installed files
+    ssh(dir, h, 'cp -p /opt/fp-demo/VERSION /root/VERSION && echo changed >> /opt/fp-demo/VERSION');
+    assert.deepEqual(query('fp-demo').filter((l) => l.type === 'package').map((l) => l.repackable), [false]);
+    ssh(dir, h, 'cp -p /root/VERSION /opt/fp-demo/VERSION && rm /root/VERSION');
     ssh(dir, h, 'dpkg --purge fp-demo-app >/dev/null');
     // the package's hashes gone from dpkg's database: dpkg --audit says reinstall it, so does verify
     ssh(dir, h, 'mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums');
