@@ -1,6 +1,7 @@
 /* The dpkg work on the hot path, run by the helper without a shell: the plan's query, and the
- * install (dpkg -i) and verify (one dpkg-query of every package, read here) of every apply. The
- * save and the restore are pkg.sh's. */
+ * save of the previous state, the install (dpkg -i) and the verify (one dpkg-query of every
+ * package, read here) of every apply. Rebuilding a .deb from installed files and the restore
+ * are pkg.sh's. */
 #include "helper.h"
 #include <dirent.h>
 #include <errno.h>
@@ -143,13 +144,14 @@ static const row_t *find_installed(const row_t *rows, size_t n, const char *name
   return NULL;
 }
 
-/* The apt cache holds NAME at VERSION for ARCH (epoch colon as %3a), as dpkg-deb reads it. */
-static bool apt_cached(const char *name, const char *version, const char *arch) {
-  char path[1024], v[256];
+/* The apt cache holds NAME at VERSION for ARCH (epoch colon as %3a), as dpkg-deb reads it; its
+ * path into path when it does. */
+static bool apt_cached(const char *name, const char *version, const char *arch, char *path, size_t len) {
+  char v[256];
   size_t k = 0;
   for (const char *p = version; *p && k + 4 < sizeof v; p++) k += (size_t)snprintf(v + k, sizeof v - k, *p == ':' ? "%%3a" : "%c", *p);
   v[k] = 0;
-  snprintf(path, sizeof path, "/var/cache/apt/archives/%s_%s_%s.deb", name, v, arch);
+  snprintf(path, len, "/var/cache/apt/archives/%s_%s_%s.deb", name, v, arch);
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
   char *argv[] = {"dpkg-deb", "-f", path, "Version", NULL}, *out;
@@ -199,7 +201,8 @@ int pkg_query(json_t *j, char **names, int n, char *why, size_t len) {
     json_str(j, "type", "package");
     json_str(j, "name", names[i]);
     json_str(j, "installed", r ? r->version : NULL);
-    json_bool(j, "aptCache", r && apt_cached(names[i], r->version, r->arch));
+    char cached[1024];
+    json_bool(j, "aptCache", r && apt_cached(names[i], r->version, r->arch, cached, sizeof cached));
     json_bool(j, "repackable", r && repackable(names[i]));
     json_end_line(j);
   }
@@ -285,4 +288,118 @@ int cmd_pkg_verify(json_t *j, int argc, char **argv) {
   json_int(j, "packages", argc - 2);
   json_end_line(j);
   return result_outcome(j, "verified");
+}
+
+/* dpkg-deb's Package and Version fields of a .deb into pkg and ver; false when unreadable. */
+static bool deb_fields(const char *deb, char *pkg, char *ver, size_t len) {
+  char *argv[] = {"dpkg-deb", "-f", (char *)deb, "Package", "Version", NULL}, *out;
+  pkg[0] = ver[0] = 0;
+  if (capture(argv, false, &out) != 0) return free(out), false;
+  for (char *line = out, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    if (strncmp(line, "Package: ", 9) == 0) snprintf(pkg, len, "%s", line + 9);
+    if (strncmp(line, "Version: ", 9) == 0) snprintf(ver, len, "%s", line + 9);
+  }
+  free(out);
+  return pkg[0] && ver[0];
+}
+
+/* A copy of SRC at DST (mode 0600), whole or not at all; 0, or errno. */
+static int copy_file(const char *src, const char *dst) {
+  int in = open(src, O_RDONLY | O_CLOEXEC), out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int err = in < 0 || out < 0 ? errno : 0;
+  static char buf[65536];
+  for (ssize_t n; !err && (n = read(in, buf, sizeof buf)) != 0;) {
+    if (n < 0) err = errno;
+    else if (write(out, buf, (size_t)n) != n) err = errno ? errno : ENOSPC;
+  }
+  if (out >= 0 && close(out) != 0 && !err) err = errno;
+  if (in >= 0) close(in);
+  if (err) unlink(dst);
+  return err;
+}
+
+/* The previous state of every package into DIR (made by the caller, made durable after): a line
+ * "NAME VERSION SOURCE" or "NAME absent -" per package in DIR/prev.list.tmp, and DIR/NAME.deb
+ * to restore each installed one, from the bundle's previous .deb, else the apt cache, else
+ * rebuilt from the installed files (pkg.sh repack). Each SPEC is NAME=[PREVIOUS_DEB][=KNOWN]:
+ * KNOWN (a version, or - for absent) is given only when dpkg's database is unchanged since the
+ * facts query read it; else one dpkg-query asks here. */
+int pkg_save(json_t *j, const char *dir, char **specs, int n, char *why, size_t len) {
+  char *names[MAX_PKG_NAMES], *given[MAX_PKG_NAMES], *known[MAX_PKG_NAMES];
+  for (int i = 0; i < n && i < MAX_PKG_NAMES; i++) {
+    names[i] = strdup(specs[i]);
+    char *eq = strchr(names[i], '=');
+    given[i] = known[i] = NULL;
+    if (eq) {
+      *eq = 0, given[i] = eq + 1;
+      char *eq2 = strchr(given[i], '=');
+      if (eq2) *eq2 = 0, known[i] = eq2 + 1;
+      if (!*given[i]) given[i] = NULL;
+    }
+  }
+  /* asked once, when a package's version or architecture (for the apt cache) is needed */
+  char *argv[MAX_PKG_NAMES + 4] = {"dpkg-query", "-W", ROW_FORMAT}, *out = NULL;
+  size_t nrows = 0;
+  row_t *rows = NULL;
+#define ASK_DPKG()                                                                              \
+  if (!rows) {                                                                                  \
+    for (int k = 0; k < n; k++) argv[3 + k] = names[k];                                         \
+    argv[3 + n] = NULL;                                                                         \
+    capture(argv, false, &out);                                                                 \
+    if (!out || !(rows = read_rows(out, &nrows))) { rc = reason(why, len, "cannot run dpkg-query: %s", strerror(errno)); break; } \
+  }
+  char list[4400];
+  snprintf(list, sizeof list, "%s/prev.list.tmp", dir);
+  FILE *f = fopen(list, "we");
+  if (!f) return free(rows), free(out), reason(why, len, "cannot write %s: %s", list, strerror(errno));
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < n; i++) {
+    const row_t *r = NULL;
+    if (!known[i]) {
+      ASK_DPKG();
+      r = find_installed(rows, nrows, names[i]);
+    }
+    const char *v = known[i] ? (strcmp(known[i], "-") == 0 ? NULL : known[i]) : (r ? r->version : NULL);
+    char detail[600];
+    if (!v) {
+      fprintf(f, "%s absent -\n", names[i]);
+      snprintf(detail, sizeof detail, "%s: not installed (rollback removes it)", names[i]);
+      step(j, "save-previous", "ok", detail);
+      continue;
+    }
+    char deb[4500], pkg[256], ver[256], cached[1024];
+    snprintf(deb, sizeof deb, "%s/%s.deb", dir, names[i]);
+    const char *src = NULL;
+    int err = 0;
+    bool bundled = given[i] && deb_fields(given[i], pkg, ver, sizeof pkg) && strcmp(ver, v) == 0;
+    if (!bundled && !r) {
+      ASK_DPKG();
+      r = find_installed(rows, nrows, names[i]);
+    }
+    if (bundled) src = "bundle", err = copy_file(given[i], deb);
+    else if (r && apt_cached(names[i], v, r->arch, cached, sizeof cached)) src = "apt-cache", err = copy_file(cached, deb);
+    else {
+      char *args[] = {names[i], deb};
+      char repack_why[1024];
+      if (run_pkg("repack", args, 2, repack_why, sizeof repack_why) != 0)
+        rc = reason(why, len, "rollback impossible for %s %s: no previous .deb in the bundle or the apt cache, and it cannot be rebuilt (%s)", names[i], v, repack_why);
+      src = "rebuilt";
+    }
+    if (rc) break;
+    if (err) rc = reason(why, len, "cannot save the previous %s into %s: %s", names[i], dir, strerror(err));
+    else if (!deb_fields(deb, pkg, ver, sizeof pkg) || strcmp(pkg, names[i]) != 0 || strcmp(ver, v) != 0) rc = reason(why, len, "the saved copy of %s is not version %s", names[i], v);
+    else {
+      fprintf(f, "%s %s %s\n", names[i], v, src);
+      snprintf(detail, sizeof detail, "%s %s: restorable from %s", names[i], v, src);
+      step(j, "save-previous", "ok", detail);
+    }
+  }
+#undef ASK_DPKG
+  if (fclose(f) != 0 && rc == 0) rc = reason(why, len, "cannot write %s: %s", list, strerror(errno));
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(rows);
+  free(out);
+  return rc;
 }

@@ -81,6 +81,10 @@ int dpkg_install(char **debs, int n, char *why, size_t why_len);
 int dpkg_verify(char **want, int n, char *why, size_t why_len);
 /* query NAME...: dpkg-db, package and dpkg lines; 0, or non-zero with `why` set */
 int pkg_query(json_t *j, char **names, int n, char *why, size_t why_len);
+/* the previous state of each NAME=[PREVIOUS_DEB][=KNOWN] into DIR/prev.list.tmp and DIR/NAME.deb */
+int pkg_save(json_t *j, const char *dir, char **specs, int n, char *why, size_t why_len);
+/* pkg.sh SUB ARGS (its JSON lines passed through); on failure its message in `why` */
+int run_pkg(const char *sub, char **args, int nargs, char *why, size_t why_len);
 /* holders.c: processes still mapping or holding deleted files of these packages (holder lines) */
 void pkg_holders(json_t *j, char **names, int n);
 

@@ -20,7 +20,7 @@
 #define PKG_PATCH "packages"
 
 /* Runs pkg.sh SUB ARGS, passing its JSON lines through; on failure copies its message to `why`. */
-static int run_pkg(const char *sub, char **args, int nargs, char *why, size_t why_len) {
+int run_pkg(const char *sub, char **args, int nargs, char *why, size_t why_len) {
   int fds[2];
   if (pipe(fds) != 0) return snprintf(why, why_len, "pipe: %s", strerror(errno)), 1;
   pid_t pid = fork();
@@ -77,7 +77,7 @@ static void remove_op_dir(const char *op) {
   if (pid > 0) waitpid(pid, NULL, 0);
 }
 
-/* The operation's directory (and ops/ above it), made before pkg.sh save writes into it. */
+/* The operation's directory (and ops/ above it), made before the save writes into it. */
 static int make_op_dir(const char *dir, char *why, size_t why_len) {
   char ops[4300];
   ops_dir(ops, sizeof ops);
@@ -86,7 +86,7 @@ static int make_op_dir(const char *dir, char *why, size_t why_len) {
   return 0;
 }
 
-/* Makes what pkg.sh save wrote durable before dpkg runs: every file in DIR, then prev.list.tmp
+/* Makes what the save wrote durable before dpkg runs: every file in DIR, then prev.list.tmp
  * renamed to prev.list, the directory and ops/ synced (without prev.list, a restore changes nothing). */
 static int save_durable(const char *dir, char *why, size_t why_len) {
   DIR *d = opendir(dir);
@@ -196,7 +196,7 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
     debs[n] = path;
     want[n] = malloc(strlen(name) + strlen(version) + 2);
     sprintf(want[n], "%s=%s", name, version);
-    /* pkg.sh save's NAME[=PREVIOUS_DEB[=KNOWN_VERSION]]; the known version is added below */
+    /* pkg_save's NAME=[PREVIOUS_DEB][=KNOWN_VERSION]; the known version is added below */
     save[n] = malloc(strlen(name) + (prev ? strlen(prev) : 0) + 2);
     sprintf(save[n], "%s=%s", name, prev ? prev : "");
     n++;
@@ -222,11 +222,8 @@ int cmd_pkg_apply(json_t *j, int argc, char **argv) {
 
   char dir[4300], why[1024];
   op_dir(dir, sizeof dir, op);
-  char *save_args[MAX_DEBS + 1];
-  save_args[0] = dir;
-  for (int i = 0; i < n; i++) save_args[i + 1] = save[i];
   if (journal_append(j, op, "intent", bundle, serial, PKG_PATCH, "-")) return 1;
-  if (make_op_dir(dir, why, sizeof why) != 0 || run_pkg("save", save_args, n + 1, why, sizeof why) != 0 || save_durable(dir, why, sizeof why) != 0) {
+  if (make_op_dir(dir, why, sizeof why) != 0 || pkg_save(j, dir, save, n, why, sizeof why) != 0 || save_durable(dir, why, sizeof why) != 0) {
     journal_append(j, op, "save-failed", bundle, serial, PKG_PATCH, "-");
     remove_op_dir(op);
     return fail(j, "preflight", why);

@@ -41,12 +41,6 @@ known() {
   [ -n "$s" ] && [ "$s" != "un " ]
 }
 
-# The apt cache's copy of NAME at VERSION built for ARCH (epoch colon encoded as %3a), if any.
-apt_cached() {
-  f=/var/cache/apt/archives/$1_$(echo "$2" | sed 's/:/%3a/')_$3.deb
-  [ -f "$f" ] && [ "$(dpkg-deb -f "$f" Version 2>/dev/null)" = "$2" ] && echo "$f"
-}
-
 # Rebuilds the installed package NAME as a .deb at OUT from its files and dpkg's control data,
 # the way dpkg-repack does; refuses when dpkg --verify finds a changed or missing file.
 repack() (
@@ -76,40 +70,9 @@ repack() (
 )
 
 case "$sub" in
-save)
-  # save OPDIR NAME[=BUNDLE_DEB[=KNOWN]]...: record the previous state and keep a .deb to restore
-  # each; KNOWN (a version, or - for absent) is given only when the helper saw dpkg's database
-  # unchanged since the query that read it, else dpkg is asked here. The helper made OPDIR and
-  # makes it durable afterwards (fsync of every file, prev.list.tmp renamed to prev.list).
-  dir=$1; shift
-  [ -d "$dir" ] || die "$dir does not exist"
-  : > "$dir/prev.list.tmp"
-  for arg in "$@"; do
-    name=${arg%%=*} rest= known=
-    [ "$arg" != "$name" ] && rest=${arg#*=}
-    given=${rest%%=*}
-    [ "$rest" != "$given" ] && known=${rest#*=}
-    arch=
-    case "$known" in
-      -) v=;;
-      ?*) v=$known;;
-      *) if installed "$name"; then v=$version; else v=; fi;;
-    esac
-    if [ -n "$v" ]; then
-      src=
-      if [ -n "$given" ] && [ "$(dpkg-deb -f "$given" Version 2>/dev/null)" = "$v" ]; then src=bundle; cp "$given" "$dir/$name.deb"
-      elif { [ -n "$arch" ] || installed "$name"; } && c=$(apt_cached "$name" "$v" "$arch") && [ -n "$c" ]; then src=apt-cache; cp "$c" "$dir/$name.deb"
-      elif why=$(repack "$name" "$dir/$name.deb"); then src=rebuilt
-      else die "rollback impossible for $name $v: no previous .deb in the bundle or the apt cache, and it cannot be rebuilt ($why)"
-      fi
-      [ "$(dpkg-deb -f "$dir/$name.deb" Package)" = "$name" ] && [ "$(dpkg-deb -f "$dir/$name.deb" Version)" = "$v" ] || die "the saved copy of $name is not version $v"
-      printf '%s %s %s\n' "$name" "$v" "$src" >> "$dir/prev.list.tmp"
-      line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name $v: restorable from $src")\""
-    else
-      printf '%s absent -\n' "$name" >> "$dir/prev.list.tmp"
-      line step "\"step\":\"save-previous\",\"status\":\"ok\",\"detail\":\"$(esc "$name: not installed (rollback removes it)")\""
-    fi
-  done
+repack)
+  # repack NAME OUT: NAME rebuilt from its installed files as a .deb at OUT (the save's last resort)
+  why=$(repack "$1" "$2") || die "$why"
   ;;
 restore)
   # restore OPDIR: back to exactly the state recorded by save (absent → purged, else reinstalled)

@@ -178,6 +178,18 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     const asked = apply(stale, '0.9');
     assert.match(asked, /"step":"save","status":"ok","detail":"previous versions recorded \(queried from dpkg\)/);
     assert.match(asked, /"step":"save-previous","status":"ok","detail":"fp-demo 1\.1: restorable from/);
+    // the previous version's .deb from the bundle, else from the host's apt cache
+    const applyWith = (previous: string) => ssh(dir, h, `${helper} pkg-apply --op test-known-${++op} --bundle fp-test-known --serial 1 --deb fp-demo=1.1=${deb}${previous} </dev/null; true`);
+    const fromBundle = applyWith(`=${deb}`);
+    assert.match(fromBundle, /"step":"save-previous","status":"ok","detail":"fp-demo 1\.1: restorable from bundle"/);
+    assert.match(fromBundle, /"outcome":"rolled-back"/);
+    const apt = '/var/cache/apt/archives/fp-demo_1.1_all.deb';
+    ssh(dir, h, `cp ${deb} ${apt}`);
+    try {
+      assert.match(applyWith(''), /"step":"save-previous","status":"ok","detail":"fp-demo 1\.1: restorable from apt-cache"/);
+    } finally {
+      ssh(dir, h, `rm -f ${apt}`);
+    }
     assert.equal(packageState(h), before);
   });
 
