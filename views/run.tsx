@@ -135,7 +135,7 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
                 <tr id={`hr-${h.id}`} class="host" role="row" data-swap={`host-${h.id}`}>
                   <HostCells h={h} runId={run.id} now={props.now} />
                 </tr>
-                <tr id={`steps-${h.id}`} class="steps" role="row"></tr>
+                <tr id={`steps-${h.id}`} class="steps" role="row" data-log={`/runs/${run.id}/hosts/${h.id}/steps`}></tr>
               </>
             ))}
           </tbody>
@@ -146,10 +146,10 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
 }
 
 /** One host's step log, loaded into the row under the host when its name is clicked. Once open it
- * follows the run: the host's SSE event (the one that re-renders its row) reloads it in place. */
+ * follows the run: live.js reloads it when the host's SSE event re-renders the host's row. */
 export function StepLog(props: { h: HostResultView; runId: number }) {
   return (
-    <td role="cell" colspan={6} hx-get={`/runs/${props.runId}/hosts/${props.h.id}/steps`} hx-trigger={`live from:#hr-${props.h.id}`} hx-swap="outerHTML">
+    <td role="cell" colspan={6}>
       {props.h.steps.length === 0 ? (
         'no step yet'
       ) : (

@@ -76,16 +76,17 @@ describe('run page: wave progress and failure budget', () => {
 });
 
 describe('run page: step log follows live once open', () => {
-  it('the open log reloads itself on its host\'s SSE event', async () => {
+  it('the row under each host names the log URL that live.js reloads, and that URL serves the log', async () => {
     const { app, db, hostA } = await webFixture();
     insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
     const { cookie } = await login(app, 'viewer');
-    const log = await (await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).text();
-    assert.match(log, new RegExp(`^<td role="cell" colspan="6" hx-get="/runs/1/hosts/${hostA.id}/steps" hx-trigger="live from:#hr-${hostA.id}" hx-swap="outerHTML">`));
-    // closed logs do not listen: the page's empty rows carry no trigger
     const page = await (await app.request('/runs/1', { headers: browser({ cookie }) })).text();
-    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row"></tr>`));
-    assert.doesNotMatch(page, /hx-trigger=/);
+    const url = new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row" data-log="([^"]+)"></tr>`).exec(page)?.[1];
+    assert.equal(url, `/runs/1/hosts/${hostA.id}/steps`, 'a closed log is an empty row that knows its URL');
+    assert.doesNotMatch(page, /hx-trigger=/, 'no element listens for events: live.js asks for the reload');
+    const log = await (await app.request(url, { headers: browser({ cookie }) })).text();
+    assert.match(log, /^<td role="cell" colspan="6"><table class="step-log">/);
+    assert.match(log, /<td>connect<\/td><td class="state state-ok">ok<\/td>/);
   });
 });
 
@@ -99,7 +100,7 @@ describe('run page: the host table keeps its table semantics', () => {
     assert.equal(table.match(/<th role="columnheader">/g)?.length, 6);
     const row = new RegExp(`<tr id="hr-${hostA.id}" class="host" role="row"[^>]*>(.*?)</tr>`, 's').exec(page)?.[1] ?? '';
     assert.equal(row.match(/<td role="cell"/g)?.length, 6, row);
-    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row"></tr>`));
+    assert.match(page, new RegExp(`<tr id="steps-${hostA.id}" class="steps" role="row" data-log="[^"]+"></tr>`));
     updateHostResult(db, hostA.id, { state: 'running' });
     insertStep(db, { hostResultId: hostA.id, name: 'connect', status: 'ok', startedAt: new Date(), finishedAt: new Date() });
     const log = await (await app.request(`/runs/1/hosts/${hostA.id}/steps`, { headers: browser({ cookie }) })).text();

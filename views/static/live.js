@@ -2,7 +2,10 @@
 // every element with data-swap="<event>" takes that event's HTML as its content. Rows are plain
 // innerHTML swaps, not htmx swaps: htmx parses each fragment into a new document (≈1.5 ms per row
 // update in Chromium, too much for a 1,000-host run watched from a laptop). The swapped element
-// fires `live` (bubbling), so an open step log (hx-trigger="live from:#hr-N") reloads itself.
+// fires `live` (bubbling); a host row's swap reloads the host's step log if it is open (the row
+// under it, #steps-N, has content). The reload is asked for here, not by an hx-trigger on the log:
+// htmx installs a swapped-in element's triggers only when it settles (20 ms later), and an event
+// arriving in between would be missed.
 // The browser reconnects by itself with Last-Event-ID; `end` closes the stream for good.
 document.addEventListener('DOMContentLoaded', () => {
   const root = document.querySelector('[data-events]');
@@ -18,6 +21,8 @@ document.addEventListener('DOMContentLoaded', () => {
     source.addEventListener(el.dataset.swap, (e) => {
       el.innerHTML = e.data;
       htmx.process(el);
+      const log = el.id.startsWith('hr-') ? document.getElementById(`steps-${el.id.slice(3)}`) : null;
+      if (log && log.firstElementChild) htmx.ajax('GET', log.dataset.log, { target: log, swap: 'innerHTML' });
       el.dispatchEvent(new CustomEvent('live', { bubbles: true }));
     });
   }
