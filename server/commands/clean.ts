@@ -43,7 +43,8 @@ for f in "$d"/cache/*; do
   for k in "$@"; do [ "$name" = "$k" ] && keep=yes; done
   [ $keep = yes ] || drop "$f"
 done
-for f in "$d"/.upload.*; do [ -e "$f" ] && rm -rf "$f"; done
+# interrupted uploads: the upload exec's directory, a file the helper was receiving (.SHA.part)
+for f in "$d"/.upload.* "$d"/bin/.*.part "$d"/cache/.*.part; do [ -e "$f" ] && rm -rf "$f"; done
 printf '{"fleetpatch":1,"type":"cleaned","removed":[%s],"bytes":%s}\n' "${"$"}{removed#,}" "$bytes"
 `;
 

@@ -51,6 +51,7 @@ describe('SSH transport through the CLI', { timeout: 120_000 }, () => {
       `printf module > ${d}/cache/${needed}`,
       `printf gone > ${d}/cache/${'d'.repeat(64)}`,
       `mkdir ${d}/.upload.abc123`,
+      `printf half > ${d}/cache/.${'e'.repeat(64)}.part`,
       `printf '1\\top-1\\tcommitted\\tb1\\t1\\tp1\\t${needed}\\n1\\top-2\\trolled-back\\tb1\\t2\\tp2\\t${'d'.repeat(64)}\\n' > ${d}/journal`,
       `chmod 600 ${d}/bin/helper-${'0'.repeat(64)} ${d}/cache/* ${d}/journal`,
     ].join(' && ');
@@ -60,7 +61,7 @@ describe('SSH transport through the CLI', { timeout: 120_000 }, () => {
     const [res] = JSON.parse(r.out) as { ok: true; removed: string[]; kept: number }[];
     assert.deepEqual(res!.removed.sort(), [`helper-${'0'.repeat(64)}`, 'c'.repeat(64), 'd'.repeat(64)].sort());
     assert.equal(res!.kept, 1);
-    const left = sshRun(dir, lab.rsa, `ls -A ${d}/bin ${d}/cache; ls -d ${d}/.upload.* 2>/dev/null | wc -l`).stdout;
+    const left = sshRun(dir, lab.rsa, `ls -A ${d}/bin ${d}/cache; ls -d ${d}/.upload.* ${d}/cache/.*.part 2>/dev/null | wc -l`).stdout;
     assert.ok(left.includes(`helper-${helperBinary('x86_64').sha256}`), left);
     assert.ok(left.includes(needed) && !left.includes('c'.repeat(64)), left);
     assert.match(left.trim(), /0$/);
