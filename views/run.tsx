@@ -9,12 +9,15 @@ import { duration } from './time.ts';
 /** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. The run
  * table's rows are displayed as CSS grids (each row laid out alone), which makes some browsers
  * (Safari) drop the table semantics: hence the explicit ARIA roles on the table, rows and cells. */
+/** Where a host's step log is served: the host's button loads it, live.js reloads it. */
+const stepLogUrl = (runId: number, hostResultId: number) => `/runs/${runId}/hosts/${hostResultId}/steps`;
+
 export function HostCells(props: { h: HostRow; runId: number; now: Date }) {
   const h = props.h;
   return (
     <>
       <td role="cell">
-        <button type="button" class="link" hx-get={`/runs/${props.runId}/hosts/${h.id}/steps`} hx-target={`#steps-${h.id}`} hx-swap="innerHTML" title="show the step log">
+        <button type="button" class="link" hx-get={stepLogUrl(props.runId, h.id)} hx-target={`#steps-${h.id}`} hx-swap="innerHTML" title="show the step log">
           {h.host}
         </button>
       </td>
@@ -135,7 +138,7 @@ export function RunPage(props: { viewer: Viewer; view: RunPageView; now: Date })
                 <tr id={`hr-${h.id}`} class="host" role="row" data-swap={`host-${h.id}`}>
                   <HostCells h={h} runId={run.id} now={props.now} />
                 </tr>
-                <tr id={`steps-${h.id}`} class="steps" role="row" data-log={`/runs/${run.id}/hosts/${h.id}/steps`}></tr>
+                <tr id={`steps-${h.id}`} class="steps" role="row" data-log={stepLogUrl(run.id, h.id)}></tr>
               </>
             ))}
           </tbody>
