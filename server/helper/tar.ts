@@ -1,6 +1,27 @@
+type TarFile = { name: string; bytes: Buffer; mode: number };
+
+/** Tars already built, by their last file's bytes (held as long as those are: a run's payloads, or
+ * the helper binary when it travels alone; it goes first when payloads follow) and then every
+ * file's name and mode: the names are content hashes, so they fix the bytes. Every host of a run
+ * that lacks the same payloads gets the same Buffer, not a copy of its own (a 50 MiB package set at
+ * forks 20 would otherwise hold 1 GiB). */
+const built = new WeakMap<Buffer, Map<string, Buffer>>();
+
 /** A minimal ustar writer: the upload format for content-addressed files (one SSH stream, unpacked
- * by tar on the host, busybox's included). Names are hex digests, so no long-name extensions. */
-export function tarFiles(files: { name: string; bytes: Buffer; mode: number }[]): Buffer {
+ * by the helper or by tar on the host, busybox's included). Names are hex digests, so no long-name
+ * extensions. The same files give the same (shared, never to be written) Buffer. */
+export function tarFiles(files: TarFile[]): Buffer {
+  if (!files.length) return writeTar(files);
+  const key = files.map((f) => `${f.name}:${f.mode}`).join('/');
+  const last = files.at(-1)!.bytes;
+  let byLast = built.get(last);
+  if (!byLast) built.set(last, (byLast = new Map()));
+  let tar = byLast.get(key);
+  if (!tar) byLast.set(key, (tar = writeTar(files)));
+  return tar;
+}
+
+function writeTar(files: TarFile[]): Buffer {
   const blocks: Buffer[] = [];
   const mtime = Math.floor(Date.now() / 1000);
   for (const f of files) {

@@ -2,6 +2,9 @@
  * hash, `dpkg -i`, verify with dpkg-query — on every lab host, by
  * - OpenSSH, one `ssh` per host with the file on stdin (the floor, every ratio's denominator);
  * - bare ssh2, one exec with stdin (the same command);
+ * - bare ssh2 doing the least DESIGN.md asks of a packages run (a lower bound for fleetpatch, see
+ *   ssh2Least): the plan's facts, then the job on the same exec, then the verify over a new
+ *   connection;
  * - fleetpatch `run` of a signed packages bundle (installNew), in-process through the CLI: plan
  *   (facts), push, apply (journal, fsync, dpkg -i, dpkg-query, dpkg --audit), verify over a new
  *   connection, every step recorded in SQLite; the helper is cached (pushed in a warm-up), the
@@ -66,28 +69,12 @@ function fanOut(lab: LabHost[], forks: number, one: (h: LabHost) => Promise<unkn
 const jobCommand = (sha256: string) =>
   `cat > ${REMOTE_DEB} && echo '${sha256}  ${REMOTE_DEB}' | sha256sum -c --quiet && DEBIAN_FRONTEND=noninteractive dpkg -i ${REMOTE_DEB} >/dev/null && test "$(dpkg-query -W -f='\${Version}' ${PKG})" = ${VERSION}`;
 
-function ssh2Job(dir: string, h: LabHost, command: string, deb: Buffer, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<void> {
+/** A bare ssh2 connection to a lab host, the host key checked against the lab's known_hosts. */
+function ssh2Connect(dir: string, h: LabHost, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
     const c = new ssh2.Client();
-    const fail = (err: Error) => {
-      c.end();
-      reject(new Error(`${h.name}: ${err.message}`));
-    };
-    c.on('error', fail);
-    c.on('ready', () =>
-      c.exec(command, (err, stream) => {
-        if (err) return fail(err);
-        let stderr = '';
-        stream.on('data', () => undefined);
-        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        stream.on('close', (code: number | null) => {
-          c.end();
-          if (code === 0) resolve();
-          else reject(new Error(`${h.name}: exit ${code}: ${stderr}`));
-        });
-        stream.end(deb);
-      }),
-    );
+    c.on('error', (err) => reject(new Error(`${h.name}: ${err.message}`)));
+    c.on('ready', () => resolve(c));
     c.connect({
       host: h.address,
       port: h.port,
@@ -103,6 +90,64 @@ function ssh2Job(dir: string, h: LabHost, command: string, deb: Buffer, knownHos
       },
     });
   });
+}
+
+/** One exec on `c`; `talk` gets the channel's stdout as it arrives and may write to its stdin
+ * (by default the channel's stdin is `input`, then ended). Resolves on exit 0. */
+function ssh2Exec(c: ssh2.Client, h: LabHost, command: string, talk: (stdout: string, stdin: NodeJS.WritableStream) => void): Promise<void> {
+  return new Promise((resolve, reject) =>
+    c.exec(command, (err, stream) => {
+      if (err) return reject(new Error(`${h.name}: ${err.message}`));
+      let stdout = '';
+      let stderr = '';
+      stream.on('data', (d: Buffer) => talk((stdout += d.toString()), stream));
+      stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      stream.on('close', (code: number | null) => (code === 0 ? resolve() : reject(new Error(`${h.name}: exit ${code}: ${stderr}`))));
+      talk('', stream);
+    }),
+  );
+}
+
+/** The floor's command over bare ssh2: one connection, one exec, the .deb on stdin. */
+async function ssh2Job(dir: string, h: LabHost, command: string, deb: Buffer, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<void> {
+  const c = await ssh2Connect(dir, h, knownHosts);
+  try {
+    await ssh2Exec(c, h, command, (out, stdin) => out === '' && stdin.end(deb));
+  } finally {
+    c.end();
+  }
+}
+
+/** A lower bound for any tool that does what DESIGN.md requires of a packages run, over bare ssh2
+ * and a shell instead of a helper: the plan's facts (the installed version, read before anything
+ * is touched and returned to the controller before the install starts), then on the same exec
+ * the push, hash check and `dpkg -i`; then the verify with dpkg-query over a new connection. Left
+ * out, so the bound is generous: the ownership and helper-hash checks, the fsync'd journal, the
+ * save of the previous state, the `dpkg --audit`, the report of processes using replaced files,
+ * every record. */
+async function ssh2Least(dir: string, h: LabHost, sha256: string, deb: Buffer, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<void> {
+  const c = await ssh2Connect(dir, h, knownHosts);
+  try {
+    const facts = `dpkg-query -W -f='\${Status} \${Version}\\n' ${PKG} 2>/dev/null; echo facts-end; read -r go && [ "$go" = go ] && `;
+    const job = `cat > ${REMOTE_DEB} && echo '${sha256}  ${REMOTE_DEB}' | sha256sum -c --quiet && DEBIAN_FRONTEND=noninteractive dpkg -i ${REMOTE_DEB} >/dev/null`;
+    let sent = false;
+    await ssh2Exec(c, h, facts + job, (out, stdin) => {
+      if (sent || !out.includes('facts-end\n')) return;
+      sent = true;
+      // the plan's applicability: the package is not installed yet (hosts are reset), else the exec fails
+      if (out.includes(`installed ${VERSION}`)) return stdin.end('stop\n');
+      stdin.write('go\n');
+      stdin.end(deb);
+    });
+  } finally {
+    c.end();
+  }
+  const v = await ssh2Connect(dir, h, knownHosts);
+  try {
+    await ssh2Exec(v, h, `test "$(dpkg-query -W -f='\${Version}' ${PKG})" = ${VERSION}`, (out, stdin) => out === '' && stdin.end());
+  } finally {
+    v.end();
+  }
 }
 
 const PLAYBOOK = (deb: string, sha256: string) => `- hosts: lab
@@ -276,6 +321,7 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     const variants: Record<string, Variant> = {
       'OpenSSH, one ssh per host, file on stdin (floor)': { prepare: reset, run: () => fanOut(lab, forks, (h) => sshAsync(dir, h, command, deb)), verify },
       'bare ssh2, one exec with stdin': { prepare: reset, run: () => fanOut(lab, forks, (h) => ssh2Job(dir, h, command, deb, knownHosts)), verify },
+      "bare ssh2, DESIGN.md's least (facts, job, verify on a new connection)": { prepare: reset, run: () => fanOut(lab, forks, (h) => ssh2Least(dir, h, sha256, deb, knownHosts)), verify },
       'fleetpatch run (packages bundle)': {
         prepare: reset,
         run: fleetpatch,
