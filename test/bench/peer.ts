@@ -92,8 +92,9 @@ function ssh2Connect(dir: string, h: LabHost, knownHosts: ReturnType<typeof load
   });
 }
 
-/** One exec on `c`; `talk` gets the channel's stdout as it arrives and may write to its stdin
- * (by default the channel's stdin is `input`, then ended). Resolves on exit 0. */
+/** One exec on `c`. `talk` is called once with '' when the channel opens, then with all of the
+ * channel's stdout so far on each chunk; it writes to and ends the channel's stdin. Resolves on
+ * exit 0. */
 function ssh2Exec(c: ssh2.Client, h: LabHost, command: string, talk: (stdout: string, stdin: NodeJS.WritableStream) => void): Promise<void> {
   return new Promise((resolve, reject) =>
     c.exec(command, (err, stream) => {
