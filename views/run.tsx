@@ -6,12 +6,12 @@ import { isFinished } from '../server/web/data.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { duration } from './time.ts';
 
-/** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. The run
- * table's rows are displayed as CSS grids (each row laid out alone), which makes some browsers
- * (Safari) drop the table semantics: hence the explicit ARIA roles on the table, rows and cells. */
 /** Where a host's step log is served: the host's button loads it, live.js reloads it. */
 const stepLogUrl = (runId: number, hostResultId: number) => `/runs/${runId}/hosts/${hostResultId}/steps`;
 
+/** The cells of one host's row; the SSE stream sends exactly this for the row to swap in. The run
+ * table's rows are displayed as CSS grids (each row laid out alone), which makes some browsers
+ * (Safari) drop the table semantics: hence the explicit ARIA roles on the table, rows and cells. */
 export function HostCells(props: { h: HostRow; runId: number; now: Date }) {
   const h = props.h;
   return (

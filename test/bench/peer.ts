@@ -92,19 +92,22 @@ function ssh2Connect(dir: string, h: LabHost, knownHosts: ReturnType<typeof load
   });
 }
 
-/** One exec on `c`. `talk` is called once with '' when the channel opens, then with all of the
- * channel's stdout so far on each chunk; it writes to and ends the channel's stdin. Resolves on
- * exit 0. */
-function ssh2Exec(c: ssh2.Client, h: LabHost, command: string, talk: (stdout: string, stdin: NodeJS.WritableStream) => void): Promise<void> {
+/** One exec on `c`: its stdin gets `opts.stdin` (or nothing) and ends, unless `opts.onStdout` is
+ * given: then that sees all of the channel's stdout so far on each chunk, and writes and ends the
+ * stdin itself. Resolves on exit 0. */
+function ssh2Exec(c: ssh2.Client, h: LabHost, command: string, opts: { stdin?: Buffer; onStdout?: (stdout: string, stdin: NodeJS.WritableStream) => void } = {}): Promise<void> {
   return new Promise((resolve, reject) =>
     c.exec(command, (err, stream) => {
       if (err) return reject(new Error(`${h.name}: ${err.message}`));
       let stdout = '';
       let stderr = '';
-      stream.on('data', (d: Buffer) => talk((stdout += d.toString()), stream));
+      stream.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        opts.onStdout?.(stdout, stream);
+      });
       stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       stream.on('close', (code: number | null) => (code === 0 ? resolve() : reject(new Error(`${h.name}: exit ${code}: ${stderr}`))));
-      talk('', stream);
+      if (!opts.onStdout) stream.end(opts.stdin);
     }),
   );
 }
@@ -113,7 +116,7 @@ function ssh2Exec(c: ssh2.Client, h: LabHost, command: string, talk: (stdout: st
 async function ssh2Job(dir: string, h: LabHost, command: string, deb: Buffer, knownHosts: ReturnType<typeof loadKnownHosts>): Promise<void> {
   const c = await ssh2Connect(dir, h, knownHosts);
   try {
-    await ssh2Exec(c, h, command, (out, stdin) => out === '' && stdin.end(deb));
+    await ssh2Exec(c, h, command, { stdin: deb });
   } finally {
     c.end();
   }
@@ -132,20 +135,22 @@ async function ssh2Least(dir: string, h: LabHost, sha256: string, deb: Buffer, k
     const facts = `dpkg-query -W -f='\${Status} \${Version}\\n' ${PKG} 2>/dev/null; echo facts-end; read -r go && [ "$go" = go ] && `;
     const job = `cat > ${REMOTE_DEB} && echo '${sha256}  ${REMOTE_DEB}' | sha256sum -c --quiet && DEBIAN_FRONTEND=noninteractive dpkg -i ${REMOTE_DEB} >/dev/null`;
     let sent = false;
-    await ssh2Exec(c, h, facts + job, (out, stdin) => {
-      if (sent || !out.includes('facts-end\n')) return;
-      sent = true;
-      // the plan's applicability: the package is not installed yet (hosts are reset), else the exec fails
-      if (out.includes(`installed ${VERSION}`)) return stdin.end('stop\n');
-      stdin.write('go\n');
-      stdin.end(deb);
+    await ssh2Exec(c, h, facts + job, {
+      onStdout: (out, stdin) => {
+        if (sent || !out.includes('facts-end\n')) return;
+        sent = true;
+        // the plan's applicability: the package is not installed yet (hosts are reset), else the exec fails
+        if (out.includes(`installed ${VERSION}`)) return void stdin.end('stop\n');
+        stdin.write('go\n');
+        stdin.end(deb);
+      },
     });
   } finally {
     c.end();
   }
   const v = await ssh2Connect(dir, h, knownHosts);
   try {
-    await ssh2Exec(v, h, `test "$(dpkg-query -W -f='\${Version}' ${PKG})" = ${VERSION}`, (out, stdin) => out === '' && stdin.end());
+    await ssh2Exec(v, h, `test "$(dpkg-query -W -f='\${Version}' ${PKG})" = ${VERSION}`);
   } finally {
     v.end();
   }

@@ -2,8 +2,9 @@
 // every element with data-swap="<event>" takes that event's HTML as its content. Rows are plain
 // innerHTML swaps, not htmx swaps: htmx parses each fragment into a new document (≈1.5 ms per row
 // update in Chromium, too much for a 1,000-host run watched from a laptop). The swapped element
-// fires `live` (bubbling: the web bench counts them); a host row's swap reloads the host's step log if it is open (the row
-// under it, #steps-N, has content). The reload is asked for here, not by an hx-trigger on the log:
+// fires `live` (bubbling: the web bench counts them); a host row's swap reloads the host's step
+// log if it is open (the row under it, #steps-N, has content). The reload is asked for here, not
+// by an hx-trigger on the log:
 // htmx installs a swapped-in element's triggers only when it settles (20 ms later), and an event
 // arriving in between would be missed.
 // The browser reconnects by itself with Last-Event-ID; `end` closes the stream for good.
