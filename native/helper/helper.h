@@ -35,6 +35,11 @@ void sha256_hex(sha256_t *s, char out[65]);
 /* stage.c: the payloads before a command (`--stage SRC SHAS -- COMMAND ARGS`); -1 when the
  * command is to run (argc/argv then start at it), else the exit status */
 int stage(json_t *j, int *argc, char ***argv);
+int hash_file(const char *path, char got[65]); /* 1 when PATH is a regular file, hashed into got */
+
+/* serve.c: after `--serve COMMAND` succeeded, the next command from stdin (exec'd; returns only
+ * when there is none, 0, or after reporting why not) */
+int serve_next(json_t *j);
 
 /* main.c */
 int fail(json_t *j, const char *code, const char *message);

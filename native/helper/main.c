@@ -63,6 +63,8 @@ void step(json_t *j, const char *name, const char *status, const char *detail) {
   json_end_line(j);
 }
 
+static int command(json_t *j, int argc, char **argv);
+
 int main(int argc, char **argv) {
   json_t j = {0};
   if (argc >= 2 && strcmp(argv[1], "--stage") == 0) {
@@ -70,18 +72,27 @@ int main(int argc, char **argv) {
     int rc = stage(&j, &argc, &argv);
     if (rc >= 0) return rc;
   }
+  if (argc >= 2 && strcmp(argv[1], "--serve") == 0) {
+    argv[1] = argv[0];
+    int rc = command(&j, argc - 1, argv + 1);
+    return rc == 0 ? serve_next(&j) : rc;
+  }
+  return command(&j, argc, argv);
+}
+
+static int command(json_t *j, int argc, char **argv) {
   const char *cmd = argc >= 2 ? argv[1] : "";
-  if (strcmp(cmd, "facts") == 0) return cmd_facts(&j, argc, argv);
-  if (strcmp(cmd, "apply") == 0) return cmd_apply(&j, argc, argv);
-  if (strcmp(cmd, "rollback") == 0) return cmd_rollback(&j, argc, argv);
-  if (strcmp(cmd, "reconcile") == 0) return cmd_reconcile(&j, argc, argv);
-  if (strcmp(cmd, "pkg-query") == 0) return cmd_pkg_query(&j, argc, argv);
-  if (strcmp(cmd, "pkg-apply") == 0) return cmd_pkg_apply(&j, argc, argv);
-  if (strcmp(cmd, "pkg-rollback") == 0) return cmd_pkg_rollback(&j, argc, argv);
-  if (strcmp(cmd, "pkg-verify") == 0) return cmd_pkg_verify(&j, argc, argv);
+  if (strcmp(cmd, "facts") == 0) return cmd_facts(j, argc, argv);
+  if (strcmp(cmd, "apply") == 0) return cmd_apply(j, argc, argv);
+  if (strcmp(cmd, "rollback") == 0) return cmd_rollback(j, argc, argv);
+  if (strcmp(cmd, "reconcile") == 0) return cmd_reconcile(j, argc, argv);
+  if (strcmp(cmd, "pkg-query") == 0) return cmd_pkg_query(j, argc, argv);
+  if (strcmp(cmd, "pkg-apply") == 0) return cmd_pkg_apply(j, argc, argv);
+  if (strcmp(cmd, "pkg-rollback") == 0) return cmd_pkg_rollback(j, argc, argv);
+  if (strcmp(cmd, "pkg-verify") == 0) return cmd_pkg_verify(j, argc, argv);
   if (strcmp(cmd, "version") == 0) {
     puts(HELPER_VERSION);
     return 0;
   }
-  return fail(&j, "usage", "usage: fleetpatch-helper facts [--packages NAME...] | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | pkg-verify NAME=VERSION... | version");
+  return fail(j, "usage", "usage: fleetpatch-helper facts [--packages NAME...] | apply ... | rollback ... | reconcile | pkg-query ... | pkg-apply ... | pkg-rollback ... | pkg-verify NAME=VERSION... | version");
 }

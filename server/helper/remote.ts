@@ -1,7 +1,10 @@
 /** Running the helper on a host: check that fleetpatch's directory can be trusted, push the helper
  * and payloads only when their content-addressed copies are absent, verify every hash, then run
  * the helper — one SSH exec when everything is cached or its absence is known from an earlier exec
- * on the connection (the missing files then travel on that exec's stdin), three otherwise. */
+ * on the connection (the missing files then travel on that exec's stdin), three otherwise. A
+ * `hold` exec stays open after its command (serve.c): the next command runs in it, with no new
+ * session, shell or script — the helper makes the script's checks again itself (the directory's
+ * ownership walk, its own hash) before it becomes the next command, whose payloads it hashes. */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import type { Channel, ExecResult, SshConnection } from '../ssh/connect.ts';
@@ -160,6 +163,8 @@ export interface HelperRun {
   pushed: Payload[];
   /** The directory used on the host (differs from the configured one on a noexec mount). */
   remoteDir: string;
+  /** With `hold`: the exec, waiting for the next command. */
+  held: HeldExec | null;
 }
 
 export interface HelperOptions {
@@ -179,6 +184,63 @@ export interface HelperOptions {
   /** Called once, when every payload is in place and checked, just before the helper runs (with
    * onLine: as the host says so; else when the command has finished). */
   onPayloads?: (p: { pushed: Payload[]; via: UploadVia | null }) => void;
+  /** Keep the exec open once the command has succeeded (`--serve`, serve.c): the result then
+   * carries `held`, on which the next helper command runs, given at most this long in all. */
+  hold?: { timeoutMs: number };
+  /** A held exec from an earlier call on this connection: the command runs on it (no new
+   * session, shell or script) when it is still waiting, else on a new exec as usual. */
+  held?: HeldExec | null;
+}
+
+/** A helper exec waiting, after its `--serve` command, for the next command on its stdin: one
+ * argument per line, an empty line, then the `+N` upload if any (serve.c). Used at most once;
+ * `end()` lets the helper exit when nothing follows. */
+export class HeldExec {
+  private used = false;
+  private sink: ((chunk: Buffer, channel: Channel) => void) | null = null;
+
+  constructor(
+    readonly dir: string,
+    readonly helperSha: string,
+    private readonly channel: Channel,
+    private readonly done: Promise<ExecResult>,
+    /** Bytes of output the exec gave before it was held. */
+    private seen: number,
+  ) {
+    done.catch(() => {}); // observed by next(); an unused held exec's end is no error
+  }
+
+  /** Output arriving on the exec (before the next command: nothing, as serve.c writes none). */
+  feed(chunk: Buffer): void {
+    this.seen += chunk.length;
+    this.sink?.(chunk, this.channel);
+  }
+
+  /** Whether a command can still run on it (unused, and for this dir and helper). */
+  usable(dir: string, helperSha: string): boolean {
+    return !this.used && dir === this.dir && helperSha === this.helperSha;
+  }
+
+  /** Runs ARGV (from `--stage` on) with UPLOAD after it; `onStdout` as interact's; without it the
+   * input ends at once. The result holds only this command's output. */
+  async next(argv: string[], upload: Buffer | null, host: string, onStdout?: (chunk: Buffer, channel: Channel) => void): Promise<ExecResult> {
+    const bad = argv.find((a) => /[\n\0]/.test(a) || a === '');
+    if (bad !== undefined) this.end();
+    if (bad !== undefined) throw new AppError('helper-protocol', `${host}: a helper argument is empty or holds a newline or NUL: ${JSON.stringify(bad)}`);
+    this.used = true;
+    const from = this.seen;
+    this.sink = onStdout ?? null;
+    this.channel.write(`${argv.join('\n')}\n\n`);
+    if (upload) this.channel.write(upload);
+    if (!onStdout) this.channel.end();
+    const res = await this.done;
+    return { ...res, stdout: res.stdout.subarray(from) };
+  }
+
+  end(): void {
+    this.used = true;
+    this.channel.end();
+  }
 }
 
 /** Where a payload lives on the host. */
@@ -216,7 +278,7 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
   // paths the caller computed under the configured dir point into the dir in use
   const helperArgs = () => args.map((a) => (dir !== opts.remoteDir && a.startsWith(`${opts.remoteDir}/`) ? dir + a.slice(opts.remoteDir.length) : a));
   const known = (sha: string) => conn.memo.get(verifiedKey(dir, sha)) === true;
-  const command = (mode: 'run' | 'upload', src = '-', skipHashes = true) =>
+  const command = (mode: 'run' | 'upload', src = '-', skipHashes = true, before: string[] = []) =>
     shScript(SCRIPT, 'fleetpatch', [
       dir,
       (skipHashes && known(helper.sha256) ? '=' : '') + helper.sha256,
@@ -227,6 +289,7 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
       // payloads are hashed by every exec that uses them (a fresh upload once, at unpacking)
       ...payloads.map((p) => p.sha256),
       ...probe.map((p) => `?${p.sha256}`),
+      ...before,
       ...helperArgs(),
     ]);
   const exec = opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {};
@@ -238,13 +301,21 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
     told = true;
     opts.onPayloads?.({ pushed: [...pushed], via: uploadVia });
   };
-  const run = async (): Promise<{ lines: HelperLine[]; res: ExecResult; hashed: string[] }> => {
+  type Ran = { lines: HelperLine[]; res: ExecResult; hashed: string[] };
+  // the held exec serves the first run only (a `need` after it uploads and runs on a new exec)
+  let held = opts.held ?? null;
+  let holding: HeldExec | null = null;
+  const run = async (): Promise<Ran> => {
     // what an earlier exec on this connection saw absent goes on this exec's stdin
     const send = payloads.filter((p) => conn.memo.get(absentKey(dir, p.sha256)) === true);
     const tar = send.length ? tarFiles(send.map((p) => ({ name: p.sha256, bytes: p.bytes, mode: 0o600 }))) : null;
-    // hashed by the script in this exec (the rest was hashed earlier on this connection)
-    const hashed = known(helper.sha256) ? [] : [helper.sha256];
-    const cmd = command('run', tar ? `+${tar.length}` : '-');
+    const on = held?.usable(dir, helper.sha256) ? held : null;
+    if (held && !on) held.end();
+    held = null;
+    // hashed by the script in this exec (the rest was hashed earlier on this connection; a held
+    // exec runs no script: its helper is the process the script checked)
+    const hashed = on || known(helper.sha256) ? [] : [helper.sha256];
+    const src = tar ? `+${tar.length}` : '-';
     if (tar) forgetVerified(conn);
     const sent = () => {
       for (const p of send) {
@@ -253,31 +324,83 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
       }
       uploadVia = 'stdin';
     };
+    let pending = '';
+    const onStdout = (chunk: Buffer, channel: Channel) => {
+      pending += chunk.toString('utf8');
+      const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
+      pending = pending.slice(complete.length);
+      for (const line of parseHelperLines(complete)) {
+        if (line.type === 'need' || line.type === 'noexec') channel.end();
+        else if (line.type === 'uploaded') sent();
+        else if (line.type === 'trusted') tell();
+        else if (line.type !== 'cache' && line.type !== 'exec-ok') opts.onLine!(line, channel);
+      }
+    };
+    if (on) {
+      const argv = ['--stage', src, ...payloads.map((p) => p.sha256), ...probe.map((p) => `?${p.sha256}`), '--', ...helperArgs()];
+      const res = await on.next(argv, tar, host, opts.onLine ? onStdout : undefined);
+      const lines = parseHelperLines(res.stdout);
+      if (!opts.onLine && lines.some((l) => l.type === 'uploaded')) sent();
+      return { lines, res, hashed };
+    }
+    const cmd = command('run', src, true, opts.hold ? ['--serve'] : []);
     const stdin = tar ? { stdin: tar } : {};
+    if (opts.hold) return await runHeld(cmd, stdin, hashed, sent);
     if (!opts.onLine) {
       const res = await conn.exec(cmd, { ...exec, ...stdin });
       const lines = parseHelperLines(res.stdout);
       if (lines.some((l) => l.type === 'uploaded')) sent();
       return { lines, res, hashed };
     }
-    let pending = '';
-    const res = await conn.interact(
-      cmd,
-      (chunk, channel) => {
-        pending += chunk.toString('utf8');
-        const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
-        pending = pending.slice(complete.length);
-        for (const line of parseHelperLines(complete)) {
-          if (line.type === 'need' || line.type === 'noexec') channel.end();
-          else if (line.type === 'uploaded') sent();
-          else if (line.type === 'trusted') tell();
-          else if (line.type !== 'cache' && line.type !== 'exec-ok') opts.onLine!(line, channel);
-        }
-      },
-      { ...exec, ...stdin },
-    );
+    const res = await conn.interact(cmd, onStdout, { ...exec, ...stdin });
     return { lines: parseHelperLines(res.stdout), res, hashed };
   };
+  /** A `--serve` run: done at its result line, when that says ok the exec is kept (`holding`);
+   * else (a refusal, `need`, `noexec`) when it ends. */
+  const runHeld = (cmd: string, stdin: { stdin?: Buffer }, hashed: string[], sent: () => void): Promise<Ran> =>
+    new Promise<Ran>((resolve, reject) => {
+      const got: Buffer[] = [];
+      let size = 0;
+      let pending = '';
+      let open: Channel | null = null;
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const timer = setTimeout(() => {
+        open?.close();
+        settle(() => reject(new AppError('timeout', `${host}: no answer within ${(opts.timeoutMs ?? 0) / 1000} s`)));
+      }, opts.timeoutMs ?? 120_000);
+      const done: Promise<ExecResult> = conn.interact(
+        cmd,
+        (chunk, channel) => {
+          open = channel;
+          size += chunk.length;
+          if (holding) return holding.feed(chunk);
+          got.push(chunk);
+          pending += chunk.toString('utf8');
+          const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
+          pending = pending.slice(complete.length);
+          for (const line of parseHelperLines(complete)) {
+            if (line.type === 'need' || line.type === 'noexec') channel.end();
+            else if (line.type === 'uploaded') sent();
+            else if (line.type === 'result' && line.ok === true && !settled) {
+              holding = new HeldExec(dir, helper.sha256, channel, done, size);
+              const stdout = Buffer.concat(got);
+              settle(() => resolve({ lines: parseHelperLines(stdout), res: { stdout, stderr: Buffer.alloc(0), code: 0, signal: null }, hashed }));
+            }
+          }
+        },
+        { ...stdin, timeoutMs: (opts.timeoutMs ?? 120_000) + opts.hold!.timeoutMs },
+      );
+      done.then(
+        (res) => settle(() => resolve({ lines: parseHelperLines(res.stdout), res, hashed })),
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
   const learn = (lines: HelperLine[], hashed: string[]) => {
     if (lines.some((l) => l.type === 'exec-ok')) conn.memo.set(`exec-ok:${dir}`, true);
     const cache = lines.find((l) => l.type === 'cache');
@@ -324,7 +447,7 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
   }
   if (lines.some((l) => l.type === 'trusted')) tell();
   if (!lines.some((l) => l.type === 'result') && res.code !== 0) throw commandFailed(host, 'the helper', res);
-  return { lines, result: helperResult(lines, host, res.stderr.toString('utf8')), uploaded: uploadVia !== null, uploadVia, pushed, remoteDir: dir };
+  return { lines, result: helperResult(lines, host, res.stderr.toString('utf8')), uploaded: uploadVia !== null, uploadVia, pushed, remoteDir: dir, held: holding };
 }
 
 /** Pushes one tar stream: over SFTP into a fresh file in /tmp when the host has an sftp-server

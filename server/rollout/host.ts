@@ -1,6 +1,7 @@
 /** The per-host sequence: connect → facts (with the package query for a packages bundle, and
- * which payloads the host's cache lacks) → (reconcile) → plan → apply (the missing payloads on the
- * same exec's stdin; recorded as a push step) → checks → commit, or rollback → verify rollback.
+ * which payloads the host's cache lacks; the exec then waits) → (reconcile) → plan → apply (on
+ * the facts exec, the missing payloads on its stdin; recorded as a push step) → checks → commit,
+ * or rollback → verify rollback.
  * Every step is recorded; the host ends in exactly one state. */
 import { randomBytes } from 'node:crypto';
 import type { LoadedBundle } from '../bundles/index.ts';
@@ -12,7 +13,7 @@ import { errorInfo, isUnreachable } from '../errors.ts';
 import { factsArgs, packagesFromLines } from '../facts/packages.ts';
 import { IN_FLIGHT, validateFacts, type Facts } from '../facts/types.ts';
 import type { HelperLine } from '../helper/protocol.ts';
-import { payloadPath, runHelper, type HelperOptions, type Payload, type UploadVia } from '../helper/remote.ts';
+import { payloadPath, runHelper, type HeldExec, type HelperOptions, type Payload, type UploadVia } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
 import { packageNames, planHost, type HostAction, type RunKind } from '../plan/index.ts';
 import type { PackageHostState } from '../plan/packages.ts';
@@ -85,8 +86,20 @@ export class HostRun {
     this.ctx.rec.remoteStep(this.hostResultId, this.t.name, String(l.step), String(l.status), typeof l.detail === 'string' ? l.detail : null, l.blocking ? JSON.stringify(l.blocking) : null);
   }
 
+  /** The facts exec, kept waiting for the command the plan leads to (serve.c): that command
+   * runs on it, with no second session, shell or trust script on the host. */
+  private held: HeldExec | null = null;
+
   helper(args: string[], opts: Pick<HelperOptions, 'payloads' | 'onLine' | 'onPayloads'> = {}) {
-    return runHelper(this.conn, args, { remoteDir: this.ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS, ...opts });
+    const held = this.held;
+    this.held = null;
+    return runHelper(this.conn, args, { remoteDir: this.ctx.config.remoteDir, timeoutMs: HELPER_TIMEOUT_MS, held, ...opts });
+  }
+
+  /** Lets a held facts exec end (the host needs no further helper command). */
+  endHeld(): void {
+    this.held?.end();
+    this.held = null;
   }
 
   /** A step the controller saw happen inside another step's exec, recorded as it is seen. */
@@ -94,14 +107,14 @@ export class HostRun {
     this.ctx.rec.remoteStep(this.hostResultId, this.t.name, name, 'ok', detail);
   }
 
-  /** The push step of an apply: the payloads travel on the apply exec itself (its stdin) when
-   * the facts exec saw them absent, so this records what was sent, and how, as it is known. */
+  /** The push step of an apply: the payloads travel on the helper's stdin (the held facts exec's,
+   * or the apply exec's) when the facts exec saw them absent, so this records what was sent, and how, as it is known. */
   pushNote(payloads: Payload[], what: string): HelperOptions['onPayloads'] {
     if (!payloads.length) return undefined;
     return ({ pushed, via }) => {
       const bytes = (ps: Payload[]) => ps.reduce((n, p) => n + p.bytes.length, 0).toLocaleString('en-US');
       const cached = payloads.filter((p) => !pushed.includes(p));
-      const how: Record<UploadVia, string> = { stdin: "on the apply exec's stdin", sftp: 'over SFTP', exec: 'on an upload exec' };
+      const how: Record<UploadVia, string> = { stdin: "on the helper's stdin", sftp: 'over SFTP', exec: 'on an upload exec' };
       const parts = [
         ...(pushed.length ? [`${pushed.length} uploaded (${bytes(pushed)} bytes ${how[via ?? 'stdin']})`] : []),
         ...(cached.length ? [`${cached.length} already cached (${bytes(cached)} bytes)`] : []),
@@ -111,16 +124,19 @@ export class HostRun {
   }
 
   /** Facts over one exec; with package names, the package query rides on it (`packages`). The
-   * first read also asks which of the bundle's payloads the host's cache lacks, so the apply exec
-   * can carry them. */
+   * first read also asks which of the bundle's payloads the host's cache lacks, so the apply can
+   * carry them, and is held for the apply (or whatever the plan leads to) to run in. */
   packages: PackageHostState | undefined;
 
   readFacts(name = 'facts', packageNames: string[] = []): Promise<Facts> {
     return this.step(
       name,
       async () => {
-        const probe = name === 'facts' ? [...this.ctx.payloads.values()] : [];
-        const run = await runHelper(this.conn, factsArgs(packageNames), { remoteDir: this.ctx.config.remoteDir, timeoutMs: 120_000, probe });
+        // the first read is followed by the plan's command, on the same exec
+        const first = name === 'facts';
+        this.endHeld();
+        const run = await runHelper(this.conn, factsArgs(packageNames), { remoteDir: this.ctx.config.remoteDir, timeoutMs: 120_000, ...(first ? { probe: [...this.ctx.payloads.values()], hold: { timeoutMs: HELPER_TIMEOUT_MS } } : {}) });
+        this.held = run.held;
         const facts = validateFacts(run.result.facts, describe(this.conn.target));
         this.hostId = saveFacts(this.ctx.db, this.t.name, `${this.conn.target.host}:${this.conn.target.port}`, facts);
         if (packageNames.length) this.packages = packagesFromLines(run.lines, packageNames, describe(this.conn.target));
@@ -163,6 +179,7 @@ export async function runHost(t: TargetHost, hostResultId: number, ctx: HostCont
     // host-key and auth refusals are failures, not unreachability: someone must look at them
     return h.finish(isUnreachable(info.code) ? 'unreachable' : 'failed', info.message);
   } finally {
+    h.endHeld();
     // the host is done: its connection is kept only while few idle ones are (pool.ts)
     if (target) ctx.pool.release(target);
   }

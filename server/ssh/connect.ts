@@ -35,6 +35,8 @@ export interface ExecOptions {
 export interface Channel {
   write(data: string | Buffer): void;
   end(data?: string | Buffer): void;
+  /** Closes the session now, whatever the command is doing (its result then has no exit code). */
+  close(): void;
 }
 
 export interface ConnectOptions {
@@ -196,6 +198,10 @@ export class SshConnection {
             if (ended) return;
             ended = true;
             stream.end(data);
+          },
+          close: () => {
+            ended = true;
+            stream.close();
           },
         };
         stream.on('error', () => {});

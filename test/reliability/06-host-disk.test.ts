@@ -1,6 +1,6 @@
-/** Fault 6: a host whose disk fills during the upload: a 256 KiB tmpfs mounted over the host's
- * /var/lib/fleetpatch/bin inside its own mount namespace, so the 0.7 MB helper cannot be written
- * whole. The host must fail with nothing half-written (every file there whole, no temporary
+/** Fault 6: a host whose disk fills during the upload: a 64 KiB tmpfs mounted over the host's
+ * /var/lib/fleetpatch (or its bin) inside its own mount namespace, so the ≈150 KB helper cannot be
+ * written whole. The host must fail with nothing half-written (every file there whole, no temporary
  * upload left), and once there is space again the next run patches it; the verdict compares the
  * host's real state with the database. */
 import assert from 'node:assert/strict';
@@ -18,8 +18,8 @@ describe('reliability: a host\'s disk fills during the upload', { timeout: 600_0
   });
 
   for (const v of [
-    { order: '6a', dir: '/var/lib/fleetpatch', size: '512k', name: 'host disk full during upload (tmpfs over /var/lib/fleetpatch)', todo: undefined },
-    { order: '6b', dir: '/var/lib/fleetpatch/bin', size: '256k', name: 'host disk full during upload (helper dir on its own small file system)', todo: undefined },
+    { order: '6a', dir: '/var/lib/fleetpatch', size: '64k', name: 'host disk full during upload (tmpfs over /var/lib/fleetpatch)', todo: undefined },
+    { order: '6b', dir: '/var/lib/fleetpatch/bin', size: '64k', name: 'host disk full during upload (helper dir on its own small file system)', todo: undefined },
   ]) {
     it(`${v.dir} on a ${v.size} tmpfs fills up during the upload; the next run with space succeeds`, { todo: v.todo }, async () => {
       const h = host(lab, 'lab-01');

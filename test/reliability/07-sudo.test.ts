@@ -1,14 +1,14 @@
 /** Fault 7: sudo stops working mid-run. lab-02 and lab-03 log in as an unprivileged user and
  * become root with `sudo -n` (ansible_become=true); lab-01 logs in as root. On lab-02, sudo is
  * broken in the middle of a run: its NOPASSWD rule removed while the host's facts exec (already
- * root) is held by a PAM session hook — so the apply exec's sudo is the first to be refused —
- * and, in the second case, the rule changed to one that wants a password while the host is held
+ * root) is held by a PAM session hook — the apply runs on that same exec (serve.c), so it is still
+ * root, and the checks' new connection is the first sudo refused — and, in the second case, the rule changed to one that wants a password while the host is held
  * inside dpkg's postinst — so the apply is already root, and the checks' connection and
  * everything after it is refused. lab-02 must end failed or rolled back with a reason naming sudo
  * and the host, nothing half-applied; the other hosts are unaffected; once sudo works again the
  * next run patches lab-02. Third case, sudo -S: lab-02's inventory gives ansible_become_password
  * and its rule wants it; the login user's password is changed while the facts exec is held, so
- * the apply exec's sudo refuses the inventory's password (once: no retry, no lock-out). The verdict compares every host's real state with the database, right
+ * the checks' sudo refuses the inventory's password (once: no retry, no lock-out) after the apply. The verdict compares every host's real state with the database, right
  * after the faulted run and after the retry. */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -65,7 +65,8 @@ describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SK
 
   for (const v of [
     // the facts exec of an apply is the one with --packages
-    { order: '7a', name: 'sudo rule removed between facts and apply', hold: '--packages', rule: 'none' as const, reason: /sudo stopped working mid-run/ },
+    // the apply runs on the facts exec (already root): the checks' connection meets the change
+    { order: '7a', name: 'sudo rule removed between facts and apply', hold: '--packages', rule: 'none' as const, reason: /^checks could not run: lab-02 .*sudo stopped working mid-run.*then rolled back, unconfirmed/ },
     { order: '7b', name: 'sudo wants a password between apply and checks', hold: null, rule: 'password' as const, reason: /sudo stopped working mid-run.*then rolled back, unconfirmed/ },
   ]) {
     it(v.name, async () => {
@@ -101,7 +102,7 @@ describe('reliability: sudo stops working mid-run', { timeout: 900_000, skip: SK
       await fault('7c', 'sudo -S: password changed between facts and apply', 'lab-02 of 3 (lab-02 via sudo -S, lab-03 via sudo -n)', null, withPassword, async () => {
         const { r, states, notes } = await faultedRun(withPassword, h, '--packages', () => sh(lab, h, `echo '${SUDO_LOGIN}:fp-pass-2' | chpasswd`));
         assert.equal(states['lab-02']?.state, 'failed', JSON.stringify(states['lab-02']));
-        assert.match(states['lab-02']!.reason ?? '', /^lab-02 .*: sudo stopped working mid-run.*sudo refused ansible_become_password/);
+        assert.match(states['lab-02']!.reason ?? '', /^checks could not run: lab-02 .*: sudo stopped working mid-run.*sudo refused ansible_become_password.*then rolled back, unconfirmed/);
         assert.doesNotMatch(`${r.err}${JSON.stringify(r.hosts)}`, /fp-pass-/, 'the password is in no output');
         // the inventory fixed to the new password: the next run patches lab-02
         writeFileSync(inventory, readFileSync(inventory, 'utf8').replace('fp-pass-1', 'fp-pass-2'));

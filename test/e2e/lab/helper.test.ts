@@ -66,6 +66,53 @@ describe('helper on the host', { timeout: 120_000 }, () => {
     assert.equal(ssh(dir, host, `ls -A ${REMOTE}/cache | wc -l`).trim(), String(files.length + more.length));
   });
 
+  it('runs the next command in the held facts exec itself: its payloads on the same stdin, only its own output', async () => {
+    const host = labHosts(dir)[0]!;
+    const pids = (pattern: string) => ssh(dir, host, `pgrep -f -- '${pattern}' || true`).trim();
+    const facts = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    assert.ok(facts.held, 'a successful --serve facts is held');
+    const waiting = pids('/bin/helper-[0-9a-f]{64} .*-- --serve facts$');
+    assert.match(waiting, /^\d+$/, 'one helper waits for the next command');
+    // an upload announced larger than sent keeps the next command's stage reading: caught there
+    const pending = facts.held.next(['--stage', '+1024', '--', 'version'], null, 'lab-01', () => {});
+    await waitUntil(() => pids('/bin/helper-[0-9a-f]{64} --stage \\+1024 -- version$') !== '');
+    assert.equal(pids('/bin/helper-[0-9a-f]{64} --stage \\+1024 -- version$'), waiting, 'the same process: no new session, shell or trust script');
+    facts.held.end();
+    assert.match((await pending).stdout.toString(), /"code":"helper-upload".*ended early/);
+
+    const f = payload(randomBytes(100_000));
+    const probe = await runHelper(conn, ['facts'], { remoteDir: REMOTE, probe: [f], hold: { timeoutMs: 60_000 } });
+    const next = await runHelper(conn, ['pkg-query', 'dpkg'], { remoteDir: REMOTE, payloads: [f], held: probe.held });
+    assert.equal(next.uploadVia, 'stdin');
+    assert.deepEqual(next.pushed, [f]);
+    assert.equal(next.held, null);
+    assert.deepEqual(next.lines.filter((l) => l.type === 'result' || l.type === 'facts' || l.command === 'facts').length, 1, 'the facts lines are not the next command\'s');
+    assert.ok(next.lines.some((l) => l.type === 'package' && l.name === 'dpkg' && typeof l.installed === 'string'), JSON.stringify(next.lines));
+    assert.equal(ssh(dir, host, `sha256sum < ${REMOTE}/cache/${f.sha256}`), `${f.sha256}  -\n`);
+    await waitUntil(() => pids('/bin/helper-[0-9a-f]{64}') === '');
+
+    // nothing follows: ended, the helper exits; a payload gone since the facts: pushed again, on a new exec
+    const unused = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    unused.held!.end();
+    await waitUntil(() => pids('/bin/helper-[0-9a-f]{64}') === '');
+    const again = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    ssh(dir, host, `rm ${REMOTE}/cache/${f.sha256}`);
+    const refetched = await runHelper(conn, ['pkg-query', 'dpkg'], { remoteDir: REMOTE, payloads: [f], held: again.held });
+    assert.equal(refetched.result.ok, true);
+    assert.deepEqual(refetched.pushed, [f]);
+    assert.notEqual(refetched.uploadVia, 'stdin');
+    assert.equal(ssh(dir, host, `sha256sum < ${REMOTE}/cache/${f.sha256}`), `${f.sha256}  -\n`);
+    await waitUntil(() => pids('/bin/helper-[0-9a-f]{64}') === '');
+
+    // the trust script's checks are made again, by the helper, before the next command
+    const checked = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    ssh(dir, host, `touch ${REMOTE}/cache/planted; chmod o+w ${REMOTE}/cache/planted`);
+    const refused = await refusal(runHelper(conn, ['pkg-query', 'dpkg'], { remoteDir: REMOTE, held: checked.held }));
+    ssh(dir, host, `rm ${REMOTE}/cache/planted`);
+    assert.equal(refused.code, 'insecure-remote-dir');
+    assert.match(refused.message, /cache\/planted \(owner uid 0, mode 0646\) is not owned by root or is writable by group or others/);
+  });
+
   it('refuses a cached payload that was modified on the host', async () => {
     const f = payload(Buffer.from('original'));
     await runHelper(conn, ['facts'], { remoteDir: REMOTE, payloads: [f] });
@@ -113,3 +160,11 @@ describe('helper on the host', { timeout: 120_000 }, () => {
     assert.match(ssh(dir, host, `stat -c '%a' ${REMOTE}/journal ${REMOTE}/lock`), /^600\n600\n$/);
   });
 });
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

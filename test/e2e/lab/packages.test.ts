@@ -143,7 +143,7 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.equal(r.hosts.find((h) => h.inventoryName === 'lab-02')!.reason, null);
     for (const h of hosts) assert.equal(ssh(dir, h, 'fp-demo'), 'fp-demo 1.1\n');
     const s = await steps(r.runId, 'lab-01');
-    assert.ok(s.some((x) => x.name === 'push' && x.status === 'ok' && /^1 \.deb file\(s\): 1 uploaded \([\d,]+ bytes on the apply exec's stdin\); sha256 checked on the host before use$/.test(x.detail ?? '')), JSON.stringify(s));
+    assert.ok(s.some((x) => x.name === 'push' && x.status === 'ok' && /^1 \.deb file\(s\): 1 uploaded \([\d,]+ bytes on the helper's stdin\); sha256 checked on the host before use$/.test(x.detail ?? '')), JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'packages' && x.status === 'ok' && /^fp-demo 1\.0/.test(x.detail ?? '')), JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'reconnect' && x.status === 'ok'), 'checks ran over a new SSH connection');
     assert.ok(s.some((x) => x.name === 'save-previous' && /fp-demo 1\.0: restorable from rebuilt/.test(x.detail ?? '')), JSON.stringify(s));
