@@ -370,10 +370,11 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
         clearTimeout(timer);
         fn();
       };
+      const limit = opts.timeoutMs ?? 120_000;
       const timer = setTimeout(() => {
         open?.close();
-        settle(() => reject(new AppError('timeout', `${host}: no answer within ${(opts.timeoutMs ?? 0) / 1000} s`)));
-      }, opts.timeoutMs ?? 120_000);
+        settle(() => reject(new AppError('timeout', `${host}: no answer within ${limit / 1000} s`)));
+      }, limit);
       const done: Promise<ExecResult> = conn.interact(
         cmd,
         (chunk, channel) => {
@@ -394,7 +395,7 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
             }
           }
         },
-        { ...stdin, timeoutMs: (opts.timeoutMs ?? 120_000) + opts.hold!.timeoutMs },
+        { ...stdin, timeoutMs: limit + opts.hold!.timeoutMs },
       );
       done.then(
         (res) => settle(() => resolve({ lines: parseHelperLines(res.stdout), res, hashed })),
