@@ -243,6 +243,17 @@ export class HeldExec {
   }
 }
 
+/** Hands each complete protocol line of a command's stdout to `handle` as it arrives. */
+function lineReader(handle: (line: HelperLine, channel: Channel) => void): (chunk: Buffer, channel: Channel) => void {
+  let pending = '';
+  return (chunk, channel) => {
+    pending += chunk.toString('utf8');
+    const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
+    pending = pending.slice(complete.length);
+    for (const line of parseHelperLines(complete)) handle(line, channel);
+  };
+}
+
 /** Where a payload lives on the host. */
 export function payloadPath(remoteDir: string, sha256: string): string {
   return `${remoteDir}/cache/${sha256}`;
@@ -324,18 +335,12 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
       }
       uploadVia = 'stdin';
     };
-    let pending = '';
-    const onStdout = (chunk: Buffer, channel: Channel) => {
-      pending += chunk.toString('utf8');
-      const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
-      pending = pending.slice(complete.length);
-      for (const line of parseHelperLines(complete)) {
-        if (line.type === 'need' || line.type === 'noexec') channel.end();
-        else if (line.type === 'uploaded') sent();
-        else if (line.type === 'trusted') tell();
-        else if (line.type !== 'cache' && line.type !== 'exec-ok') opts.onLine!(line, channel);
-      }
-    };
+    const onStdout = lineReader((line, channel) => {
+      if (line.type === 'need' || line.type === 'noexec') channel.end();
+      else if (line.type === 'uploaded') sent();
+      else if (line.type === 'trusted') tell();
+      else if (line.type !== 'cache' && line.type !== 'exec-ok') opts.onLine!(line, channel);
+    });
     if (on) {
       const argv = ['--stage', src, ...payloads.map((p) => p.sha256), ...probe.map((p) => `?${p.sha256}`), '--', ...helperArgs()];
       const res = await on.next(argv, tar, host, opts.onLine ? onStdout : undefined);
@@ -361,7 +366,6 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
     new Promise<Ran>((resolve, reject) => {
       const got: Buffer[] = [];
       let size = 0;
-      let pending = '';
       let open: Channel | null = null;
       let settled = false;
       const settle = (fn: () => void) => {
@@ -375,6 +379,15 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
         open?.close();
         settle(() => reject(new AppError('timeout', `${host}: no answer within ${limit / 1000} s`)));
       }, limit);
+      const read = lineReader((line, channel) => {
+        if (line.type === 'need' || line.type === 'noexec') channel.end();
+        else if (line.type === 'uploaded') sent();
+        else if (line.type === 'result' && line.ok === true && !settled) {
+          holding = new HeldExec(dir, helper.sha256, channel, done, size);
+          const stdout = Buffer.concat(got);
+          settle(() => resolve({ lines: parseHelperLines(stdout), res: { stdout, stderr: Buffer.alloc(0), code: 0, signal: null }, hashed }));
+        }
+      });
       const done: Promise<ExecResult> = conn.interact(
         cmd,
         (chunk, channel) => {
@@ -382,18 +395,7 @@ export async function runHelper(conn: SshConnection, args: string[], opts: Helpe
           size += chunk.length;
           if (holding) return holding.feed(chunk);
           got.push(chunk);
-          pending += chunk.toString('utf8');
-          const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
-          pending = pending.slice(complete.length);
-          for (const line of parseHelperLines(complete)) {
-            if (line.type === 'need' || line.type === 'noexec') channel.end();
-            else if (line.type === 'uploaded') sent();
-            else if (line.type === 'result' && line.ok === true && !settled) {
-              holding = new HeldExec(dir, helper.sha256, channel, done, size);
-              const stdout = Buffer.concat(got);
-              settle(() => resolve({ lines: parseHelperLines(stdout), res: { stdout, stderr: Buffer.alloc(0), code: 0, signal: null }, hashed }));
-            }
-          }
+          read(chunk, channel);
         },
         { ...stdin, timeoutMs: limit + opts.hold!.timeoutMs },
       );
