@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { helperBinary } from '../../../server/helper/binary.ts';
 import { writeLabBundle } from '../../../server/lab/example-bundles.ts';
-import { labDown, labUp } from '../../../server/lab/index.ts';
-import type { LabHost } from '../../../server/lab/namespace-host.ts';
+import { labDown, labKill, labStart, labUp } from '../../../server/lab/index.ts';
+import { hostDir, type LabHost } from '../../../server/lab/namespace-host.ts';
 import { cli, freePort, labHosts, newLabDir, ssh, sshRun } from '../../support/lab.ts';
 
 const HOSTS = 5;
@@ -57,6 +57,11 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
   before(async () => {
     await labUp(dir, HOSTS, await freePort());
     hosts = labHosts(dir);
+    // lab-02's sshd logs every session it starts (first value wins in sshd_config)
+    const sshdConfig = join(hostDir(dir, 'lab-02'), 'sshd_config');
+    writeFileSync(sshdConfig, `LogLevel VERBOSE\n${readFileSync(sshdConfig, 'utf8')}`);
+    await labKill(dir, 'lab-02');
+    await labStart(dir, 'lab-02');
   });
   after(async () => {
     await labDown(dir, true);
@@ -130,6 +135,8 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     const h1 = hosts[0]!;
     const holder = spawn('ssh', ['-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-p', String(h1.port), `root@${h1.address}`, 'exec 3</opt/fp-demo/VERSION; echo held; exec sleep 60']);
     await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const sshdLog = join(hostDir(dir, 'lab-02'), 'console.log');
+    const logFrom = statSync(sshdLog).size;
     let r: Awaited<ReturnType<typeof run>>;
     try {
       r = await run('run', 'pkg-good');
@@ -141,6 +148,10 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('applied'));
     assert.match(r.hosts.find((h) => h.inventoryName === 'lab-01')!.reason ?? '', /^warning: processes still use replaced files .*: pid \d+ \(sleep\): \/opt\/fp-demo\/VERSION$/);
     assert.equal(r.hosts.find((h) => h.inventoryName === 'lab-02')!.reason, null);
+    // the plan's facts, the push and the apply run in one exec; the checks over a new connection
+    const sshd = readFileSync(sshdLog).subarray(logFrom).toString('utf8');
+    assert.equal(sshd.match(/Accepted publickey for root/g)?.length, 2, sshd);
+    assert.equal(sshd.match(/Starting session: command for root/g)?.length, 2, sshd);
     for (const h of hosts) assert.equal(ssh(dir, h, 'fp-demo'), 'fp-demo 1.1\n');
     const s = await steps(r.runId, 'lab-01');
     assert.ok(s.some((x) => x.name === 'push' && x.status === 'ok' && /^1 \.deb file\(s\): 1 uploaded \([\d,]+ bytes on the helper's stdin\); sha256 checked on the host before use$/.test(x.detail ?? '')), JSON.stringify(s));
