@@ -222,19 +222,20 @@ export class HeldExec {
   }
 
   /** Runs ARGV (from `--stage` on) with UPLOAD after it; `onStdout` as interact's; without it the
-   * input ends at once. The result holds only this command's output. */
+   * input ends at once. The result holds only this command's output, stdout and stderr. */
   async next(argv: string[], upload: Buffer | null, host: string, onStdout?: (chunk: Buffer, channel: Channel) => void): Promise<ExecResult> {
     const bad = argv.find((a) => /[\n\0]/.test(a) || a === '');
     if (bad !== undefined) this.end();
     if (bad !== undefined) throw new AppError('helper-protocol', `${host}: a helper argument is empty or holds a newline or NUL: ${JSON.stringify(bad)}`);
     this.used = true;
     const from = this.seen;
+    const errFrom = this.channel.stderrBytes();
     this.sink = onStdout ?? null;
     this.channel.write(`${argv.join('\n')}\n\n`);
     if (upload) this.channel.write(upload);
     if (!onStdout) this.channel.end();
     const res = await this.done;
-    return { ...res, stdout: res.stdout.subarray(from) };
+    return { ...res, stdout: res.stdout.subarray(from), stderr: res.stderr.subarray(errFrom) };
   }
 
   end(): void {

@@ -37,6 +37,8 @@ export interface Channel {
   end(data?: string | Buffer): void;
   /** Closes the session now, whatever the command is doing (its result then has no exit code). */
   close(): void;
+  /** Bytes the command has written to stderr so far. */
+  stderrBytes(): number;
 }
 
 export interface ConnectOptions {
@@ -192,6 +194,7 @@ export class SshConnection {
         if (err) return rejectOpen(new AppError('channel', `${host}: cannot open a session: ${err.message}`));
         // input after the end (or after the command exited) is dropped, never an error
         let ended = false;
+        let errBytes = 0;
         const channel: Channel = {
           write: (data) => void (ended || stream.write(data)),
           end: (data) => {
@@ -203,6 +206,7 @@ export class SshConnection {
             ended = true;
             stream.close();
           },
+          stderrBytes: () => errBytes,
         };
         stream.on('error', () => {});
         // with become, the caller gets the channel once sudo has let the command run
@@ -239,7 +243,7 @@ export class SshConnection {
             tap?.(chunk);
           };
           const onOut = collect(out, opts.onStdout && ((chunk) => opts.onStdout!(chunk, channel)));
-          const onErr = collect(errOut);
+          const onErr = collect(errOut, (chunk) => void (errBytes += chunk.length));
           stream.on('data', (chunk: Buffer) => {
             if (opened) return onOut(chunk);
             before = Buffer.concat([before, chunk]);

@@ -69,7 +69,15 @@ describe('helper on the host', { timeout: 120_000 }, () => {
   it('runs the next command in the held facts exec itself: its payloads on the same stdin, only its own output', async () => {
     const host = labHosts(dir)[0]!;
     const pids = (pattern: string) => ssh(dir, host, `pgrep -f -- '${pattern}' || true`).trim();
-    const facts = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    // root's shell writes to stderr before every command: the facts exec's, not the next command's
+    ssh(dir, host, "cp -p /root/.bashrc /root/.bashrc.fp && sed -i '1i echo shell-noise >&2' /root/.bashrc");
+    let facts: Awaited<ReturnType<typeof runHelper>>;
+    try {
+      assert.equal((await conn.exec('true')).stderr.toString(), 'shell-noise\n');
+      facts = await runHelper(conn, ['facts'], { remoteDir: REMOTE, hold: { timeoutMs: 60_000 } });
+    } finally {
+      ssh(dir, host, 'mv /root/.bashrc.fp /root/.bashrc');
+    }
     assert.ok(facts.held, 'a successful --serve facts is held');
     const waiting = pids('/bin/helper-[0-9a-f]{64} .*-- --serve facts$');
     assert.match(waiting, /^\d+$/, 'one helper waits for the next command');
@@ -78,7 +86,9 @@ describe('helper on the host', { timeout: 120_000 }, () => {
     await waitUntil(() => pids('/bin/helper-[0-9a-f]{64} --stage \\+1024 -- version$') !== '');
     assert.equal(pids('/bin/helper-[0-9a-f]{64} --stage \\+1024 -- version$'), waiting, 'the same process: no new session, shell or trust script');
     facts.held.end();
-    assert.match((await pending).stdout.toString(), /"code":"helper-upload".*ended early/);
+    const ended = await pending;
+    assert.match(ended.stdout.toString(), /"code":"helper-upload".*ended early/);
+    assert.equal(ended.stderr.toString(), '', "the facts exec's stderr is not the next command's");
 
     const f = payload(randomBytes(100_000));
     const probe = await runHelper(conn, ['facts'], { remoteDir: REMOTE, probe: [f], hold: { timeoutMs: 60_000 } });
