@@ -362,13 +362,22 @@ export function cacheProblems(lab: Lab, h: LabHost): string[] {
 export const RELIABILITY = process.env.npm_lifecycle_event === 'test:reliability' || process.env.FP_RELIABILITY === '1';
 export const SKIP: string | false = RELIABILITY ? false : 'reliability suite: npm run test:reliability (or FP_RELIABILITY=1)';
 
-/** True while an upload to the host is in flight: a temporary upload directory of the helper's
- * (`/var/lib/fleetpatch/{bin,cache}/.upload.*`) or an SFTP upload file in /tmp, seen from outside. */
+/** True while an upload to the host is in flight, seen from outside: a temporary upload directory
+ * of the helper's (`/var/lib/fleetpatch/{bin,cache}/.upload.*`), a payload being unpacked from the
+ * helper's stdin (`cache/.SHA.part`) or an SFTP upload file in /tmp. */
 export function uploadInFlight(lab: Lab, h: LabHost): boolean {
-  for (const [dir, prefix] of [['/var/lib/fleetpatch/bin', '.upload.'], ['/var/lib/fleetpatch/cache', '.upload.'], ['/var/lib/fleetpatch', '.upload.'], ['/tmp', '.fleetpatch-upload-']] as const) {
+  const upload = (f: string) => f.startsWith('.upload.');
+  const partial = (f: string) => upload(f) || /^\.[0-9a-f]{64}\.part$/.test(f);
+  const places: [string, (f: string) => boolean][] = [
+    ['/var/lib/fleetpatch/bin', upload],
+    ['/var/lib/fleetpatch/cache', partial],
+    ['/var/lib/fleetpatch', upload],
+    ['/tmp', (f) => f.startsWith('.fleetpatch-upload-')],
+  ];
+  for (const [dir, inFlight] of places) {
     const p = insideHost(lab, h, dir);
     try {
-      if (p && readdirSync(p).some((f) => f.startsWith(prefix))) return true;
+      if (p && readdirSync(p).some(inFlight)) return true;
     } catch {
       // not there (yet)
     }
