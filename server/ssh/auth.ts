@@ -1,6 +1,7 @@
 /** The credentials offered to a host, in order: key files named for it (inventory, ssh config),
  * the ssh-agent (SSH_AUTH_SOCK; never forwarded), ~/.ssh/id_* when nothing was named, and
  * ansible_password last. Encrypted keys are opened with FLEETPATCH_SSH_KEY_PASSPHRASE or a prompt. */
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
@@ -20,6 +21,9 @@ export interface AuthPlan {
 }
 
 const passphrases = new Map<string, Promise<string | null>>();
+/** Key files opened in this process, by path: reused while the file's bytes and the passphrase
+ * are the same (an encrypted OpenSSH key's bcrypt KDF is not run again for every host). */
+const opened = new Map<string, { bytes: Buffer; pass: string | undefined; key: ssh2.ParsedKey }>();
 
 export async function authPlan(t: SshEndpoint & { password?: Secret | null }, settings: SshSettings, where: string): Promise<AuthPlan> {
   const methods: ssh2.AnyAuthMethod[] = [];
@@ -33,26 +37,32 @@ export async function authPlan(t: SshEndpoint & { password?: Secret | null }, se
       if (!explicit) return;
       throw new AppError('config', `${where}: cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}; fix ansible_ssh_private_key_file or IdentityFile`);
     }
-    let parsed = ssh2.utils.parseKey(bytes);
-    let passphrase: string | undefined;
+    // the key as opened before, from the same bytes with the same passphrase (or none)
+    const known = opened.get(path);
+    const reuse = (pass?: string) => (known && known.bytes.equals(bytes) && known.pass === pass ? known.key : null);
+    let parsed = reuse() ?? ssh2.utils.parseKey(bytes);
+    let pass: string | undefined;
     if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message)) {
-      const pass = await keyPassphrase(path, settings);
-      if (pass === null) {
+      const asked = await keyPassphrase(path, settings);
+      if (asked === null) {
         skipped.push(`${path} (passphrase-protected: set ${PASSPHRASE_ENV}, run in a terminal to be asked, or add it to ssh-agent)`);
         return;
       }
-      parsed = ssh2.utils.parseKey(bytes, pass);
+      pass = asked;
+      parsed = reuse(pass) ?? ssh2.utils.parseKey(bytes, pass);
       if (parsed instanceof Error) {
         passphrases.delete(path);
         throw new AppError('auth', `${where}: the passphrase does not open key ${path}; check ${PASSPHRASE_ENV} or the passphrase typed`);
       }
-      passphrase = pass;
     }
     if (parsed instanceof Error) {
       if (!explicit) return;
       throw new AppError('config', `${where}: ${path} is not a usable private key: ${parsed.message}`);
     }
-    methods.push({ type: 'publickey', username: t.user, key: bytes, ...(passphrase === undefined ? {} : { passphrase }) });
+    const key = parsed === known?.key ? parsed : signingOnce(parsed);
+    opened.set(path, { bytes, pass, key });
+    // ssh2 takes an already parsed (and decrypted) key as it is
+    methods.push({ type: 'publickey', username: t.user, key });
     offered.push(`key ${path}`);
   };
   for (const f of t.identityFiles) await addKey(f, true);
@@ -77,6 +87,27 @@ export async function authPlan(t: SshEndpoint & { password?: Secret | null }, se
     throw new AppError('auth', `${where}: no credentials to offer${skipped.length ? `: ${skipped.join('; ')}` : ''}; set ansible_ssh_private_key_file, run an ssh-agent (SSH_AUTH_SOCK), or set ansible_password`);
   }
   return { methods, offered };
+}
+
+/** ssh2 signs each login from the key's PEM text, so OpenSSL parses the key again every time
+ * (≈0.5 ms for an ed25519 key, more for RSA): the key signs from a KeyObject made once instead.
+ * Without a hash named, the key's own default (ECDSA's curve hash) is ssh2's to pick. */
+function signingOnce(key: ssh2.ParsedKey): ssh2.ParsedKey {
+  const pem = key.getPrivatePEM();
+  if (!pem) return key;
+  const own: KeyObject = createPrivateKey(pem);
+  const pemSign = key.sign.bind(key);
+  const ed25519 = key.type === 'ssh-ed25519';
+  // like ssh2's own sign, a failure is returned, not thrown
+  key.sign = (data, algo) => {
+    if (!algo && !ed25519) return pemSign(data);
+    try {
+      return sign(algo || null, typeof data === 'string' ? Buffer.from(data) : data, own);
+    } catch (err) {
+      return err as Buffer;
+    }
+  };
+  return key;
 }
 
 /** Asked once per key file however many hosts use it. */
