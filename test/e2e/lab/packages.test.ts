@@ -139,7 +139,8 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     const logFrom = statSync(sshdLog).size;
     let r: Awaited<ReturnType<typeof run>>;
     try {
-      r = await run('run', 'pkg-good');
+      // more hosts than forks: a host's plan-time connection still waits for its turn
+      r = await run('run', 'pkg-good', '--forks', '2');
     } finally {
       holder.kill();
       ssh(dir, h1, 'pkill -x sleep || true');
@@ -148,7 +149,8 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('applied'));
     assert.match(r.hosts.find((h) => h.inventoryName === 'lab-01')!.reason ?? '', /^warning: processes still use replaced files .*: pid \d+ \(sleep\): \/opt\/fp-demo\/VERSION$/);
     assert.equal(r.hosts.find((h) => h.inventoryName === 'lab-02')!.reason, null);
-    // the plan's facts, the push and the apply run in one exec; the checks over a new connection
+    // one connection from the plan's reach check on: the facts, the push and the apply in one exec
+    // on it; the checks over a new connection
     const sshd = readFileSync(sshdLog).subarray(logFrom).toString('utf8');
     assert.equal(sshd.match(/Accepted publickey for root/g)?.length, 2, sshd);
     assert.equal(sshd.match(/Starting session: command for root/g)?.length, 2, sshd);
