@@ -3,7 +3,6 @@
  * package, read here) of every apply. Rebuilding a .deb from installed files and the restore
  * are pkg.sh's. */
 #include "helper.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -85,22 +84,15 @@ int dpkg_install(char **debs, int n, char *why, size_t len) {
   return free(out), 1;
 }
 
-/* dpkg's database holds NAME's EXT control file (NAME.EXT, or NAME:ARCH.EXT for Multi-Arch: same). */
-static bool has_info(const char *name, const char *ext) {
+/* dpkg's database holds NAME's EXT control file: NAME.EXT, or NAME:ARCH.EXT for Multi-Arch: same
+ * (where dpkg's pkg_infodb_get_file looks). */
+static bool has_info(const char *name, const char *arch, const char *ext) {
   char path[512];
   struct stat st;
   snprintf(path, sizeof path, "/var/lib/dpkg/info/%s.%s", name, ext);
   if (stat(path, &st) == 0) return true;
-  DIR *d = opendir("/var/lib/dpkg/info");
-  if (!d) return false;
-  size_t nl = strlen(name), el = strlen(ext);
-  bool found = false;
-  for (struct dirent *e; !found && (e = readdir(d));) {
-    size_t l = strlen(e->d_name);
-    found = l > nl + el + 2 && strncmp(e->d_name, name, nl) == 0 && e->d_name[nl] == ':' && e->d_name[l - el - 1] == '.' && strcmp(e->d_name + l - el, ext) == 0;
-  }
-  closedir(d);
-  return found;
+  snprintf(path, sizeof path, "/var/lib/dpkg/info/%s:%s.%s", name, arch, ext);
+  return *arch && stat(path, &st) == 0;
 }
 
 /* One dpkg-query row: "SAB|NAME|VERSION|ARCH|", SAB being dpkg's three-letter status (desired
@@ -178,6 +170,36 @@ static bool repackable(const char *name) {
   return clean;
 }
 
+/* TEXT (may be NULL) has WORD as one of its lines. */
+static bool line_in(const char *text, const char *word) {
+  size_t l = strlen(word);
+  for (const char *p = text; l && p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    if (strncmp(p, word, l) == 0 && (p[l] == '\n' || p[l] == 0)) return true;
+  return false;
+}
+
+/* What `dpkg --audit` reports (dpkg's enquiry.c), checked on the rows of a dpkg-query of every
+ * package, which reads dpkg's status and its pending updates as dpkg --audit does: a package
+ * needing reinstallation, or half-installed, unpacked, half-configured, awaiting or pending
+ * triggers; one at least half-installed without its list or md5sums file, or with no
+ * architecture, an illegal one or a foreign one dpkg does not know. True only when every row is
+ * not installed or config-files, or installed with both files and an architecture that is all,
+ * NATIVE or one of /var/lib/dpkg/arch: anything else is for dpkg --audit itself to judge. */
+static bool audit_clean(const row_t *rows, size_t n, const char *native) {
+  char *foreign = read_small_file("/var/lib/dpkg/arch", 65536);
+  bool clean = true;
+  for (size_t i = 0; clean && i < n; i++) {
+    const row_t *r = &rows[i];
+    if (strlen(r->sab) != 3 || r->sab[2] != ' ') clean = false;
+    else if (r->sab[1] == 'n' || r->sab[1] == 'c') continue;
+    else if (r->sab[1] != 'i') clean = false;
+    else if (strcmp(r->arch, "all") != 0 && strcmp(r->arch, native) != 0 && !line_in(foreign, r->arch)) clean = false;
+    else clean = has_info(r->name, r->arch, "list") && has_info(r->name, r->arch, "md5sums");
+  }
+  free(foreign);
+  return clean;
+}
+
 int pkg_query(json_t *j, char **names, int n, char *why, size_t len) {
   char state[160];
   dpkg_db_state(state, sizeof state);
@@ -187,10 +209,9 @@ int pkg_query(json_t *j, char **names, int n, char *why, size_t len) {
     json_str(j, "state", state);
     json_end_line(j);
   }
-  /* one dpkg-query for all of them and dpkg itself (dpkg's native architecture is its own package's) */
-  char *argv[MAX_PKG_NAMES + 5] = {"dpkg-query", "-W", ROW_FORMAT, "dpkg"}, *out;
-  for (int i = 0; i < n && i < MAX_PKG_NAMES; i++) argv[4 + i] = names[i];
-  argv[4 + (n < MAX_PKG_NAMES ? n : MAX_PKG_NAMES)] = NULL;
+  /* one dpkg-query of every package dpkg knows: the named ones, dpkg itself (dpkg's native
+   * architecture is its own package's) and what the audit below checks */
+  char *argv[] = {"dpkg-query", "-W", ROW_FORMAT, "*", NULL}, *out;
   if (capture(argv, false, &out) < 0 || !out) return reason(why, len, "cannot run dpkg-query: %s", strerror(errno));
   size_t nrows;
   row_t *rows = read_rows(out, &nrows);
@@ -208,20 +229,24 @@ int pkg_query(json_t *j, char **names, int n, char *why, size_t len) {
   }
   const row_t *self = find_installed(rows, nrows, "dpkg");
   char *arch = self ? strdup(self->arch) : NULL;
-  free(rows);
-  free(out);
   if (!arch) {
     char *pa[] = {"dpkg", "--print-architecture", NULL};
     capture(pa, false, &arch);
   }
-  char *audit_argv[] = {"dpkg", "--audit", NULL}, *audit;
-  capture(audit_argv, true, &audit);
+  /* dpkg --audit runs, for its own words, only when the rows show something it would report or
+   * something this does not know */
+  bool clean = arch && audit_clean(rows, nrows, arch);
+  char *audit_argv[] = {"dpkg", "--audit", NULL}, *audit = NULL;
+  if (!clean) capture(audit_argv, true, &audit);
   if (audit && strlen(audit) > 500) audit[500] = 0;
   json_begin_line(j);
   json_str(j, "type", "dpkg");
   json_str(j, "arch", arch ? arch : "");
   json_str(j, "audit", audit ? audit : "");
+  json_str(j, "auditBy", clean ? "scan" : "dpkg");
   json_end_line(j);
+  free(rows);
+  free(out);
   free(arch);
   free(audit);
   return 0;
@@ -265,7 +290,7 @@ int dpkg_verify(char **want, int n, char *why, size_t len) {
     else if (!ok) rc = reason(why, len, "%s is not installed at %s after dpkg -i (dpkg: not known)", name, version);
     for (int e = 0; rc == 0 && e < 2; e++) {
       const char *ext = e ? "md5sums" : "list";
-      if (!has_info(name, ext)) rc = reason(why, len, "dpkg's database has no %s file for %s after dpkg -i (dpkg --audit: it needs to be reinstalled)", ext, name);
+      if (!has_info(name, ok->arch, ext)) rc = reason(why, len, "dpkg's database has no %s file for %s after dpkg -i (dpkg --audit: it needs to be reinstalled)", ext, name);
     }
   }
   free(rows);

@@ -105,12 +105,35 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     };
     const q = query('fp-demo', 'fp-demo-app');
     assert.deepEqual(q.filter((l) => l.type === 'package').map((l) => [l.name, l.installed, l.repackable]), [['fp-demo', '1.0', true], ['fp-demo-app', null, false]]);
-    assert.match(String(q.find((l) => l.type === 'dpkg')!.audit), /not yet configured[\s\S]*fp-demo-app/);
+    const dpkgLine = (lines: Record<string, unknown>[]) => lines.find((l) => l.type === 'dpkg')!;
+    assert.match(String(dpkgLine(q).audit), /not yet configured[\s\S]*fp-demo-app/);
+    assert.equal(dpkgLine(q).auditBy, 'dpkg');
     // an installed file changed: no copy can be rebuilt from the installed files
     ssh(dir, h, 'cp -p /opt/fp-demo/VERSION /root/VERSION && echo changed >> /opt/fp-demo/VERSION');
     assert.deepEqual(query('fp-demo').filter((l) => l.type === 'package').map((l) => l.repackable), [false]);
     ssh(dir, h, 'cp -p /root/VERSION /opt/fp-demo/VERSION && rm /root/VERSION');
     ssh(dir, h, 'dpkg --purge fp-demo-app >/dev/null');
+    // a clean host: the query's own scan of dpkg's rows says so without running dpkg --audit; each
+    // thing dpkg --audit reports makes it ask dpkg --audit, whose words the plan shows
+    assert.deepEqual([dpkgLine(query('fp-demo')).audit, dpkgLine(query('fp-demo')).auditBy, audit()], ['', 'scan', '']);
+    const reported = (change: string, undo: string, words: RegExp) => {
+      ssh(dir, h, change);
+      try {
+        const seen = dpkgLine(query('fp-demo'));
+        assert.equal(seen.auditBy, 'dpkg', change);
+        assert.match(String(seen.audit), words);
+        assert.match(audit(), words);
+      } finally {
+        ssh(dir, h, undo);
+      }
+    };
+    reported('mv /var/lib/dpkg/info/fp-demo.list /root/fp-demo.list', 'mv /root/fp-demo.list /var/lib/dpkg/info/fp-demo.list', /missing the list control file[\s\S]*fp-demo/);
+    reported('mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums', 'mv /root/fp-demo.md5sums /var/lib/dpkg/info/fp-demo.md5sums', /missing the md5sums control file[\s\S]*fp-demo/);
+    const status = '/var/lib/dpkg/status';
+    const arch = (to: string) => `cp -p ${status} /root/status && sed -i '/^Package: fp-demo$/,/^$/s/^Architecture: all$/Architecture: ${to}/' ${status}`;
+    reported(arch('armhf'), `mv /root/status ${status}`, /unknown foreign architecture[\s\S]*fp-demo/);
+    reported(arch('Arm_hf!'), `mv /root/status ${status}`, /illegal architecture[\s\S]*fp-demo/);
+    reported(`cp -p ${status} /root/status && sed -i '/^Package: fp-demo$/,/^$/s/^Status: install ok installed$/Status: install reinstreq installed/' ${status}`, `mv /root/status ${status}`, /must be reinstalled[\s\S]*fp-demo/);
     // the package's hashes gone from dpkg's database: dpkg --audit says reinstall it, so does verify
     ssh(dir, h, 'mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums');
     assert.match(audit(), /missing the md5sums control file[\s\S]*fp-demo/);
@@ -119,6 +142,35 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     ssh(dir, h, 'rm /root/fp-helper');
     assert.equal(audit(), '');
     assert.equal(packageState(h), before);
+  });
+
+  it("an apply whose save cannot rebuild the previous version refuses before dpkg runs: journaled save-failed, host unchanged", () => {
+    // the plan would have said "rollback impossible" (not repackable); this is the race where an
+    // installed file changes after the facts, so the helper is run directly, in a state dir of its own
+    const h = hosts[3]!;
+    const state = '/root/fp-save';
+    const helper = helperBinary('x86_64').bytes;
+    const pushed = sshRun(dir, h, `mkdir -p -m 700 ${state}/bin ${state}/cache && cat > ${state}/bin/helper && chmod 700 ${state}/bin/helper`, helper);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    assert.equal(sshRun(dir, h, `cat > ${state}/cache/fp-demo.deb`, readFileSync(join(debs, 'fp-demo_1.1_all.deb'))).status, 0);
+    const before = packageState(h);
+    ssh(dir, h, 'cp -p /opt/fp-demo/VERSION /root/VERSION && echo changed >> /opt/fp-demo/VERSION');
+    let r: ReturnType<typeof sshRun>;
+    try {
+      r = sshRun(dir, h, `${state}/bin/helper pkg-apply --op save-test --bundle b1 --serial 1 --deb fp-demo=1.1=${state}/cache/fp-demo.deb`, Buffer.alloc(0));
+    } finally {
+      ssh(dir, h, 'cp -p /root/VERSION /opt/fp-demo/VERSION && rm /root/VERSION');
+    }
+    const result = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).findLast((l) => l.type === 'result')!;
+    assert.equal(result.ok, false, r.stdout);
+    const error = result.error as { code: string; message: string };
+    assert.equal(error.code, 'preflight');
+    assert.match(error.message, /^rollback impossible for fp-demo 1\.0: no previous \.deb in the bundle or the apt cache, and it cannot be rebuilt \(.+\)$/);
+    assert.ok(!r.stdout.includes('"install"'), 'dpkg -i never ran');
+    assert.match(ssh(dir, h, `tail -n 1 ${state}/journal`), /save-test.*save-failed/);
+    assert.equal(ssh(dir, h, `ls -A ${state}/ops 2>/dev/null | wc -l`).trim(), '0', 'no op directory left');
+    assert.equal(packageState(h), before);
+    ssh(dir, h, `rm -rf ${state}`);
   });
 
   it('a bad bundle leaves every host exactly as it was: listing, audit, file hashes', async () => {
