@@ -147,7 +147,19 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
       process.stderr.write(`fleetpatch: run ${run.id}: cannot record the heartbeat: ${(err as Error).message}\n`);
     }
   }, HEARTBEAT_MS);
-  const isCancelled = () => cancelRequested || (req.cancelled?.() ?? false);
+  /** A cancel stored in the database (the web console, `fleetpatch cancel` from another process) is
+   * read before every wave and every host start, so no host starts after it was recorded (the
+   * heartbeat alone would let hosts start for up to HEARTBEAT_MS). */
+  const isCancelled = () => {
+    if (!cancelRequested) {
+      try {
+        cancelRequested = Boolean(getRun(db, run.id)?.cancelRequestedAt);
+      } catch {
+        // an unreadable database: the heartbeat reports it, the next step write fails the run
+      }
+    }
+    return cancelRequested || (req.cancelled?.() ?? false);
+  };
   const ctx: HostContext = { db, config, pool, connect, rec, bundle, kind: req.kind, check: strategy.check, planOptions: req.planOptions ?? {}, machines: new Map(), payloads };
   const outcomes = new Map<number, HostOutcome>();
   for (const r of rows) if (FINAL.has(r.state)) outcomes.set(r.id, { state: r.state as HostOutcome['state'], reason: r.reason });
