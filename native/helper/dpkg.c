@@ -173,7 +173,7 @@ static bool repackable(const char *name) {
 /* TEXT (may be NULL) has WORD as one of its lines. */
 static bool line_in(const char *text, const char *word) {
   size_t l = strlen(word);
-  for (const char *p = text; l && p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+  for (const char *p = text; l && p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
     if (strncmp(p, word, l) == 0 && (p[l] == '\n' || p[l] == 0)) return true;
   return false;
 }

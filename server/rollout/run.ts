@@ -140,7 +140,6 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const heartbeat = setInterval(() => {
     try {
       updateRun(db, run.id, { heartbeatAt: new Date() });
-      cancelRequested ||= Boolean(getRun(db, run.id)?.cancelRequestedAt);
     } catch (err) {
       // the database stopped taking writes (disk full, read-only): hosts in flight go on and the
       // next step write fails the run with a clear error; this timer must not crash the process
@@ -148,8 +147,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     }
   }, HEARTBEAT_MS);
   /** A cancel stored in the database (the web console, `fleetpatch cancel` from another process) is
-   * read before every wave and every host start, so no host starts after it was recorded (the
-   * heartbeat alone would let hosts start for up to HEARTBEAT_MS). */
+   * read before every wave and every host start, so no host starts after it was recorded. */
   const isCancelled = () => {
     if (!cancelRequested) {
       try {

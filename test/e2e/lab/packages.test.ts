@@ -129,11 +129,13 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     };
     reported('mv /var/lib/dpkg/info/fp-demo.list /root/fp-demo.list', 'mv /root/fp-demo.list /var/lib/dpkg/info/fp-demo.list', /missing the list control file[\s\S]*fp-demo/);
     reported('mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums', 'mv /root/fp-demo.md5sums /var/lib/dpkg/info/fp-demo.md5sums', /missing the md5sums control file[\s\S]*fp-demo/);
+    // one field of fp-demo's entry in dpkg's status file changed, the file restored after
     const status = '/var/lib/dpkg/status';
-    const arch = (to: string) => `cp -p ${status} /root/status && sed -i '/^Package: fp-demo$/,/^$/s/^Architecture: all$/Architecture: ${to}/' ${status}`;
-    reported(arch('armhf'), `mv /root/status ${status}`, /unknown foreign architecture[\s\S]*fp-demo/);
-    reported(arch('Arm_hf!'), `mv /root/status ${status}`, /illegal architecture[\s\S]*fp-demo/);
-    reported(`cp -p ${status} /root/status && sed -i '/^Package: fp-demo$/,/^$/s/^Status: install ok installed$/Status: install reinstreq installed/' ${status}`, `mv /root/status ${status}`, /must be reinstalled[\s\S]*fp-demo/);
+    const edited = (from: string, to: string, words: RegExp) =>
+      reported(`cp -p ${status} /root/status && sed -i '/^Package: fp-demo$/,/^$/s/^${from}$/${to}/' ${status}`, `mv /root/status ${status}`, words);
+    edited('Architecture: all', 'Architecture: armhf', /unknown foreign architecture[\s\S]*fp-demo/);
+    edited('Architecture: all', 'Architecture: Arm_hf!', /illegal architecture[\s\S]*fp-demo/);
+    edited('Status: install ok installed', 'Status: install reinstreq installed', /must be reinstalled[\s\S]*fp-demo/);
     // the package's hashes gone from dpkg's database: dpkg --audit says reinstall it, so does verify
     ssh(dir, h, 'mv /var/lib/dpkg/info/fp-demo.md5sums /root/fp-demo.md5sums');
     assert.match(audit(), /missing the md5sums control file[\s\S]*fp-demo/);
