@@ -1,5 +1,5 @@
 /** Executing a run: reachability first (hosts unreachable at plan time are reported and left out
- * of the waves), then wave after wave with at most `forks` hosts in flight, the failure budget
+ * of the waves; a host certainly in the first wave starts as soon as it answers), then wave after wave with at most `forks` hosts in flight, the failure budget
  * over the whole run, halt and cancel (no new host starts; hosts in flight finish or roll back),
  * and with --on-failure rollback-all the hosts this run patched are rolled back after a halt. */
 import { execFileSync } from 'node:child_process';
@@ -24,7 +24,7 @@ import { ConnectionPool } from '../ssh/pool.ts';
 import { sshTarget, type SshTarget } from '../ssh/target.ts';
 import { runHost, type HostContext, type HostOutcome } from './host.ts';
 import { RunRecorder } from './record.ts';
-import { FailureBudget, formatWaves, placeInWaves, type Strategy } from './strategy.ts';
+import { certainlyFirstWave, FAILED_STATES, FailureBudget, formatWaves, placeInWaves, type Strategy } from './strategy.ts';
 
 export interface RunRequest {
   db: Db;
@@ -163,28 +163,55 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   for (const r of rows) if (FINAL.has(r.state)) outcomes.set(r.id, { state: r.state as HostOutcome['state'], reason: r.reason });
   let halted: string | null = null;
   try {
-    // plan time: who answers at all
+    // plan time: who answers at all. A host certainly in the first wave starts as soon as it
+    // answers (a slow or dead host delays no one); until every host has answered and the failure
+    // budget's denominator is known, such early starts stop at the first failure.
+    let budget: FailureBudget | null = null;
+    const unjudged: HostOutcome['state'][] = [];
+    /** A host's turn; false when it may not start now (halted, cancelled, or a failure the budget cannot judge yet). */
+    const turn = async (x: { t: TargetHost; row: HostResultRow }): Promise<boolean> => {
+      if (halted || isCancelled() || (!budget && unjudged.some((s) => FAILED_STATES.has(s)))) return false;
+      const outcome = await runHost(x.t, x.row.id, ctx);
+      outcomes.set(x.row.id, outcome);
+      if (outcome.state === 'rollback-failed') halted ??= `${x.t.name} could not be rolled back: ${outcome.reason}`;
+      if (!budget) unjudged.push(outcome.state);
+      else budget.record(outcome.state);
+      halted ??= budget?.exceeded() ?? null;
+      return true;
+    };
+    const firstWave = new PQueue({ concurrency: config.forks });
+    const early = new Map<number, Promise<boolean>>();
     const todo = req.targets.map((t, i) => ({ t, row: rows[i]! })).filter((x) => !outcomes.has(x.row.id));
     const reach = new PQueue({ concurrency: config.forks });
+    const answers = async (x: (typeof todo)[number]): Promise<boolean> => {
+      let target: SshTarget | null = null;
+      try {
+        target = sshTarget(x.t);
+        await pool.get(target);
+        return true;
+      } catch (err) {
+        const info = errorInfo(err);
+        const state = isUnreachable(info.code) ? 'unreachable' : 'failed';
+        rec.host(x.row.id, x.t.name, state, `at plan time, left out of the waves: ${info.message}`);
+        outcomes.set(x.row.id, { state, reason: info.message });
+        return false;
+      } finally {
+        if (target) pool.release(target, true);
+      }
+    };
     const reachable = (
       await Promise.all(
-        todo.map((x) =>
+        todo.map((x, i) =>
           reach.add(async () => {
             if (x.row.wave !== null) return x; // placed before an interruption
-            let target: SshTarget | null = null;
-            try {
-              target = sshTarget(x.t);
-              await pool.get(target);
-              return x;
-            } catch (err) {
-              const info = errorInfo(err);
-              const state = isUnreachable(info.code) ? 'unreachable' : 'failed';
-              rec.host(x.row.id, x.t.name, state, `at plan time, left out of the waves: ${info.message}`);
-              outcomes.set(x.row.id, { state, reason: info.message });
-              return null;
-            } finally {
-              if (target) pool.release(target, true);
+            if (!(await answers(x))) return null;
+            if (!req.resume && certainlyFirstWave(i, strategy.waves)) {
+              updateHostResult(db, x.row.id, { wave: 1 });
+              const started = firstWave.add(() => turn(x));
+              started.catch(() => {}); // awaited below; a failure before then is not unhandled
+              early.set(x.row.id, started);
             }
+            return x;
           }),
         ),
       )
@@ -192,25 +219,19 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     const placedBefore = rows.filter((r) => r.wave !== null).length;
     const waves = req.resume ? regroup(reachable) : placeInWaves(reachable, strategy.waves);
     if (!req.resume) inTransaction(db, () => waves.forEach((w, i) => w.forEach((x) => updateHostResult(db, x.row.id, { wave: i + 1 }))));
-    const budget = new FailureBudget(req.resume ? placedBefore : reachable.length, strategy.maxFailPercentage, strategy.maxFailures);
+    budget = new FailureBudget(req.resume ? placedBefore : reachable.length, strategy.maxFailPercentage, strategy.maxFailures);
     for (const r of rows) if (r.wave !== null && outcomes.has(r.id)) budget.record(outcomes.get(r.id)!.state);
+    for (const state of unjudged) budget.record(state);
+    halted ??= budget.exceeded();
     for (const [i, wave] of waves.entries()) {
       if (halted || isCancelled()) break;
       rec.event('wave', { wave: i + 1, of: waves.length, hosts: wave.map((x) => x.t.name) });
-      const queue = new PQueue({ concurrency: config.forks });
-      await Promise.all(
-        wave.map((x) =>
-          queue.add(async () => {
-            if (halted || isCancelled()) return;
-            const outcome = await runHost(x.t, x.row.id, ctx);
-            outcomes.set(x.row.id, outcome);
-            budget.record(outcome.state);
-            if (outcome.state === 'rollback-failed') halted ??= `${x.t.name} could not be rolled back: ${outcome.reason}`;
-            halted ??= budget.exceeded();
-          }),
-        ),
-      );
+      const queue = i === 0 ? firstWave : new PQueue({ concurrency: config.forks });
+      // a host started early is not started again; one whose early start was refused starts now
+      await Promise.all(wave.map(async (x) => (await early.get(x.row.id)) || queue.add(() => turn(x))));
     }
+    // hosts started early finish (or roll back) before the run ends, even when it halted before wave 1
+    await Promise.all(early.values());
     const stopReason = halted ?? (isCancelled() ? 'cancelled by request' : null);
     for (const x of reachable) {
       if (!outcomes.has(x.row.id)) {

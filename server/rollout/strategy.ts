@@ -44,12 +44,25 @@ export function placeInWaves<T>(hosts: readonly T[], waves: WaveSize[]): T[][] {
   let w = 0;
   while (i < hosts.length) {
     const spec = waves[Math.min(w, waves.length - 1)]!;
-    const size = Math.max(1, 'count' in spec ? spec.count : Math.ceil((spec.percent * hosts.length) / 100));
+    const size = waveSize(spec, hosts.length);
     out.push(hosts.slice(i, i + size));
     i += size;
     w++;
   }
   return out;
+}
+
+/** Whether the host at index `i` of the hosts to place (in order) is in the first wave whichever
+ * of them turn out reachable: its place among the reachable is p ≤ i, their number n ≥ p + 1,
+ * and the first wave's size(n) − p never grows with p (a percentage ≤ 100 % adds at most one host
+ * per host), so size(i + 1) > i suffices. True for every host when the first wave is 100 %, for
+ * the first `count` hosts of a count. */
+export function certainlyFirstWave(i: number, waves: WaveSize[]): boolean {
+  return i < waveSize(waves[0]!, i + 1);
+}
+
+function waveSize(spec: WaveSize, hosts: number): number {
+  return Math.max(1, 'count' in spec ? spec.count : Math.ceil((spec.percent * hosts) / 100));
 }
 
 /** Host states that count against the failure budget. */

@@ -115,11 +115,12 @@ export async function runStepMedians(config: string, id: number, names: string[]
   type Step = { name: string; status: string; startedAt: string; finishedAt: string | null };
   const shown = JSON.parse(r.out) as { run: { createdAt: string }; hosts: { inventoryName: string; state: string; startedAt: string; finishedAt: string; steps: Step[] }[] };
   const per: Record<string, number[]> = {};
-  // BENCH_TIMELINE: the first hosts' steps as start (ms after the run's start) + duration
+  // BENCH_TIMELINE: the first hosts' steps (every host's with BENCH_TIMELINE=all) as start (ms
+  // after the run's start) + duration
   if (process.env.BENCH_TIMELINE) {
     const t0 = Date.parse(shown.run.createdAt);
     const at = (t: string | null) => (t ? Date.parse(t) - t0 : NaN);
-    for (const h of shown.hosts.slice(0, 4)) console.error(`timeline run ${id} ${h.inventoryName}: ${at(h.startedAt)}–${at(h.finishedAt)} ms ${h.steps.map((st) => `${st.name}@${at(st.startedAt)}+${at(st.finishedAt) - at(st.startedAt)}`).join(' ')}`);
+    for (const h of shown.hosts.slice(0, process.env.BENCH_TIMELINE === 'all' ? undefined : 4)) console.error(`timeline run ${id} ${h.inventoryName}: ${at(h.startedAt)}–${at(h.finishedAt)} ms ${h.steps.map((st) => `${st.name}@${at(st.startedAt)}+${at(st.finishedAt) - at(st.startedAt)}`).join(' ')}`);
   }
   for (const name of names) {
     const row = shown.hosts.find((x) => x.inventoryName === name);

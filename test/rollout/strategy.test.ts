@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FailureBudget, parseWaves, placeInWaves } from '../../server/rollout/strategy.ts';
+import { certainlyFirstWave, FailureBudget, formatWaves, parseWaves, placeInWaves } from '../../server/rollout/strategy.ts';
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sizes = (n: number, waves: string) => placeInWaves(hosts(n), parseWaves(waves)).map((w) => w.length);
@@ -46,5 +46,25 @@ describe('failure budget', () => {
     assert.equal(b.exceeded(), null);
     b.record('rollback-failed');
     assert.match(b.exceeded()!, /1 hosts failed, more than --max-failures 0/);
+  });
+});
+
+describe('certainlyFirstWave', () => {
+  it('is true only for hosts the first wave holds whichever of the hosts turn out reachable', () => {
+    const specs = ['100%', '10%', '34%', '50%', '99%', '1', '3', '1,100%', '2,10%'].map(parseWaves);
+    for (const waves of specs) {
+      for (let n = 1; n <= 9; n++) {
+        // every subset of n hosts as the reachable ones
+        for (let mask = 1; mask < 1 << n; mask++) {
+          const up = [...Array(n).keys()].filter((i) => mask & (1 << i));
+          const first = new Set(placeInWaves(up, waves)[0]);
+          for (const i of up) if (certainlyFirstWave(i, waves)) assert.ok(first.has(i), `${formatWaves(waves)}: host ${i} of ${n}, reachable ${up}`);
+        }
+      }
+    }
+    assert.ok([...Array(50).keys()].every((i) => certainlyFirstWave(i, parseWaves('100%'))), '100%: every host');
+    assert.deepEqual([...Array(6).keys()].filter((i) => certainlyFirstWave(i, parseWaves('3,100%'))), [0, 1, 2]);
+    assert.deepEqual([...Array(30).keys()].filter((i) => certainlyFirstWave(i, parseWaves('10%'))), [0]);
+    assert.deepEqual([...Array(30).keys()].filter((i) => certainlyFirstWave(i, parseWaves('50%'))), [0]);
   });
 });

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { labDown, labUp } from '../../../server/lab/index.ts';
+import { labCut, labDown, labUp } from '../../../server/lab/index.ts';
 import type { LabHost } from '../../../server/lab/namespace-host.ts';
 import { cli, freePort, labHosts, newLabDir, ssh } from '../../support/lab.ts';
 
@@ -20,6 +20,8 @@ interface HostRow {
   state: string;
   reason: string | null;
   wave: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
 }
 interface RunRow {
   id: number;
@@ -102,6 +104,37 @@ describe('rollout engine', { timeout: 600_000 }, () => {
       assert.deepEqual(states(retry.data.hosts), { 'lab-03': 'rolled-back', 'lab-05': 'applied' });
     } finally {
       await cli(['lab', 'start', 'lab-05', '--dir', dir]);
+    }
+    await reset();
+  });
+
+  it('a host that does not answer at plan time delays only the hosts not certainly in the first wave', async () => {
+    // lab-05's packets are dropped: its plan-time connect waits out the connect timeout
+    await labCut(dir, 'lab-05', true);
+    process.env.FLEETPATCH_CONNECT_TIMEOUT_MS = '3000';
+    try {
+      // 10% of the hosts that answer: only the first host is certainly in wave 1 before lab-05's answer
+      const r = await run('run', 'pkg-good', '--waves', '10%');
+      assert.equal(r.code, 1, JSON.stringify(r.data));
+      const at = Object.fromEntries(r.data.hosts.map((h) => [h.inventoryName, h]));
+      assert.equal(at['lab-05']!.state, 'unreachable');
+      const given = Date.parse(at['lab-05']!.finishedAt!);
+      assert.ok(Date.parse(at['lab-01']!.startedAt!) < given, 'the certain first-wave host started before lab-05 was given up');
+      for (const n of ['lab-02', 'lab-03', 'lab-04']) assert.ok(Date.parse(at[n]!.startedAt!) >= given, `${n} waited for every answer`);
+      assert.deepEqual(r.data.hosts.map((h) => h.wave), [1, 2, 3, 4, null]);
+      await run('rollback', 'pkg-good');
+      for (const h of hosts.slice(0, 4)) assert.equal(version(h), '1.0');
+      // one wave of 100%: every host that answers starts at once
+      const all = await run('run', 'pkg-good');
+      const at2 = Object.fromEntries(all.data.hosts.map((h) => [h.inventoryName, h]));
+      // lab-03's fp-demo is still the one tampered with above: its checks fail and it is rolled back
+      assert.deepEqual(states(all.data.hosts), { 'lab-01': 'applied', 'lab-02': 'applied', 'lab-03': 'rolled-back', 'lab-04': 'applied', 'lab-05': 'unreachable' });
+      for (const n of ['lab-01', 'lab-02', 'lab-03', 'lab-04']) {
+        assert.ok(Date.parse(at2[n]!.startedAt!) < Date.parse(at2['lab-05']!.finishedAt!), `${n} started before lab-05 was given up`);
+      }
+    } finally {
+      delete process.env.FLEETPATCH_CONNECT_TIMEOUT_MS;
+      await labCut(dir, 'lab-05', false);
     }
     await reset();
   });
