@@ -281,9 +281,12 @@ function writeRetryFile(database: string, runId: number, hosts: HostResultRow[],
 }
 
 /** Hosts of a resumed run, back in the waves they were placed in. */
+/** A resumed run's hosts by their recorded wave; hosts never placed (the run was interrupted at
+ * plan time, maybe after a first-wave host started early) go last, after the placed ones. */
 function regroup<T extends { row: HostResultRow }>(hosts: T[]): T[][] {
   const byWave = new Map<number, T[]>();
-  for (const h of hosts) byWave.set(h.row.wave ?? 0, [...(byWave.get(h.row.wave ?? 0) ?? []), h]);
+  const wave = (h: T) => h.row.wave ?? Number.MAX_SAFE_INTEGER;
+  for (const h of hosts) byWave.set(wave(h), [...(byWave.get(wave(h)) ?? []), h]);
   return [...byWave.entries()].sort((a, b) => a[0] - b[0]).map(([, hs]) => hs);
 }
 

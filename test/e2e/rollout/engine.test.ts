@@ -230,4 +230,30 @@ describe('rollout engine', { timeout: 600_000 }, () => {
     assert.doesNotMatch(latest, /^(intent|saved|installing|installed|rollback-intent)$/m, 'nothing left in flight on the host');
     await reset();
   });
+
+  it('a run killed at plan time after its canary started early resumes the canary before the hosts never placed', async () => {
+    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    await labCut(dir, 'lab-05', true);
+    process.env.FLEETPATCH_CONNECT_TIMEOUT_MS = '120000';
+    const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--waves', '1,100%');
+    delete process.env.FLEETPATCH_CONNECT_TIMEOUT_MS;
+    try {
+      // lab-01, the canary, is installing while lab-05 has not answered: the others are not placed yet
+      await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      c.p.kill('SIGKILL');
+      await c.exited;
+    } finally {
+      ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+      await labCut(dir, 'lab-05', false);
+    }
+    const id = (await latestRun()).id;
+    assert.equal((await latestRun()).state, 'interrupted');
+    const r = await fp('resume', String(id));
+    assert.equal(r.code, 0, JSON.stringify(r.data));
+    assert.deepEqual(new Set(r.data.hosts.map((h) => h.state)), new Set(['applied']));
+    const canaryDone = Date.parse(r.data.hosts[0]!.finishedAt!);
+    for (const h of r.data.hosts.slice(1)) assert.ok(Date.parse(h.startedAt!) >= canaryDone, `${h.inventoryName} started after the canary was reconciled`);
+    for (const h of hosts) assert.equal(version(h), '1.1', `${h.name} really has the update`);
+    await reset();
+  });
 });
