@@ -1,7 +1,8 @@
 /** Executing a run: reachability first (hosts unreachable at plan time are reported and left out
- * of the waves; a host certainly in the first wave starts as soon as it answers), then wave after wave with at most `forks` hosts in flight, the failure budget
- * over the whole run, halt and cancel (no new host starts; hosts in flight finish or roll back),
- * and with --on-failure rollback-all the hosts this run patched are rolled back after a halt. */
+ * of the waves; a host certainly in the first wave starts as soon as it answers), then wave after
+ * wave with at most `forks` hosts in flight, the failure budget over the whole run, halt and
+ * cancel (no new host starts; hosts in flight finish or roll back), and with --on-failure
+ * rollback-all the hosts this run patched are rolled back after a halt. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -280,7 +281,6 @@ function writeRetryFile(database: string, runId: number, hosts: HostResultRow[],
   return file;
 }
 
-/** Hosts of a resumed run, back in the waves they were placed in. */
 /** A resumed run's hosts by their recorded wave; hosts never placed (the run was interrupted at
  * plan time, maybe after a first-wave host started early) go last, after the placed ones. */
 function regroup<T extends { row: HostResultRow }>(hosts: T[]): T[][] {
