@@ -52,6 +52,11 @@ async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 60_00
   }
 }
 
+/** fp-demo 1.1's postinst waits on HOST while /run/fp-demo-hold-… exists (the lab's package). */
+const hold = (h: LabHost) => ssh(dir, h, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+const held = (h: LabHost) => waitFor(() => ssh(dir, h, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+const release = (h: LabHost) => ssh(dir, h, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+
 describe('rollout engine', { timeout: 600_000 }, () => {
   let hosts: LabHost[];
   const reset = async () => {
@@ -140,16 +145,16 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('a host lost mid-run counts against the budget and halts the run', async () => {
-    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    hold(hosts[0]!);
     const pending = run('run', 'pkg-good', '--waves', '1,100%', '--max-failures', '0');
-    await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+    await held(hosts[0]!);
     assert.equal((await cli(['lab', 'kill', 'lab-01', '--dir', dir])).code, 0);
     const r = await pending;
     assert.equal(r.code, 3, JSON.stringify(r.data));
     assert.equal(states(r.data.hosts)['lab-01'], 'unreachable');
     assert.ok(r.data.hosts.slice(1).every((h) => h.state === 'skipped'));
     assert.equal((await cli(['lab', 'start', 'lab-01', '--dir', dir])).code, 0);
-    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+    release(hosts[0]!);
     await reset(); // reconciles lab-01's interrupted install first
   });
 
@@ -166,10 +171,10 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('cancel from another process: hosts in flight finish, the rest are skipped, exit 4', async () => {
-    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    hold(hosts[0]!);
     const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--forks', '1');
     try {
-      await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      await held(hosts[0]!);
       const id = (await latestRun()).id;
       const live = await fp('show', String(id));
       assert.equal(live.data.run.state, 'running', 'show follows a run another process owns');
@@ -180,7 +185,7 @@ describe('rollout engine', { timeout: 600_000 }, () => {
       // released at once: the owner reads the request before the next host starts, not at its heartbeat
       assert.equal((await cli(['cancel', String(id), '--config', config])).code, 0);
     } finally {
-      ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+      release(hosts[0]!);
     }
     assert.equal(await c.exited, 4);
     const shown = await fp('show', String((await latestRun()).id));
@@ -191,16 +196,16 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('Ctrl-C twice cancels without abandoning the host in flight', async () => {
-    ssh(dir, hosts[2]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    hold(hosts[2]!);
     const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--limit', 'lab-03:lab-04:lab-05', '--forks', '1');
     try {
-      await waitFor(() => ssh(dir, hosts[2]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      await held(hosts[2]!);
       c.p.kill('SIGINT');
       await new Promise((r) => setTimeout(r, 500));
       c.p.kill('SIGINT');
       await new Promise((r) => setTimeout(r, 500));
     } finally {
-      ssh(dir, hosts[2]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+      release(hosts[2]!);
     }
     assert.equal(await c.exited, 4);
     const shown = await fp('show', String((await latestRun()).id));
@@ -210,14 +215,14 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('a controller SIGKILLed mid-run is interrupted; resume finishes every host and the database agrees', async () => {
-    ssh(dir, hosts[1]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    hold(hosts[1]!);
     const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--forks', '1');
     try {
-      await waitFor(() => ssh(dir, hosts[1]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      await held(hosts[1]!);
       c.p.kill('SIGKILL');
       await c.exited;
     } finally {
-      ssh(dir, hosts[1]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+      release(hosts[1]!);
     }
     const id = (await latestRun()).id;
     assert.equal((await latestRun()).state, 'interrupted');
@@ -232,18 +237,18 @@ describe('rollout engine', { timeout: 600_000 }, () => {
   });
 
   it('a run killed at plan time after its canary started early resumes the canary before the hosts never placed', async () => {
-    ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-at-*; touch /run/fp-demo-hold-fp-demo-1.1-postinst');
+    hold(hosts[0]!);
     await labCut(dir, 'lab-05', true);
     process.env.FLEETPATCH_CONNECT_TIMEOUT_MS = '120000';
     const c = controller('run', '-i', inventory, '--bundle', bundle('pkg-good'), '--waves', '1,100%');
     delete process.env.FLEETPATCH_CONNECT_TIMEOUT_MS;
     try {
       // lab-01, the canary, is installing while lab-05 has not answered: the others are not placed yet
-      await waitFor(() => ssh(dir, hosts[0]!, 'test -e /run/fp-demo-at-fp-demo-1.1-postinst && echo y || true').trim() === 'y');
+      await held(hosts[0]!);
       c.p.kill('SIGKILL');
       await c.exited;
     } finally {
-      ssh(dir, hosts[0]!, 'rm -f /run/fp-demo-hold-fp-demo-1.1-postinst');
+      release(hosts[0]!);
       await labCut(dir, 'lab-05', false);
     }
     const id = (await latestRun()).id;
