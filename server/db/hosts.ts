@@ -1,23 +1,27 @@
 /** Hosts and their latest facts. */
 import { eq, sql } from 'drizzle-orm';
 import type { Facts } from '../facts/types.ts';
-import type { Db } from './index.ts';
+import { perConnection, type Db } from './index.ts';
+import { inTransaction } from './run-log.ts';
 import { hostNames, hosts } from './schema.ts';
+
+// prepared once per connection: saveFacts runs for every host of every run and facts gathering
+const statements = perConnection((c) => ({
+  host: c.prepare<[string, string | null, string, number]>(
+    'INSERT INTO hosts (machine_id, hostname, facts, facts_at) VALUES (?, ?, ?, ?) ON CONFLICT (machine_id) DO UPDATE SET hostname = excluded.hostname, facts = excluded.facts, facts_at = excluded.facts_at RETURNING id',
+  ),
+  name: c.prepare<[string, number, string, number]>(
+    'INSERT INTO host_names (inventory_name, host_id, address, last_seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (inventory_name) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, last_seen_at = excluded.last_seen_at',
+  ),
+}));
 
 /** Records facts for a machine reached under an inventory name; returns the host id. */
 export function saveFacts(db: Db, inventoryName: string, address: string, facts: Facts, at = new Date()): number {
-  return db.transaction((tx) => {
-    const row = tx
-      .insert(hosts)
-      .values({ machineId: facts.machine_id, hostname: facts.hostname, facts, factsAt: at })
-      .onConflictDoUpdate({ target: hosts.machineId, set: { hostname: facts.hostname, facts, factsAt: at } })
-      .returning({ id: hosts.id })
-      .get();
-    tx.insert(hostNames)
-      .values({ inventoryName, hostId: row.id, address, lastSeenAt: at })
-      .onConflictDoUpdate({ target: hostNames.inventoryName, set: { hostId: row.id, address, lastSeenAt: at } })
-      .run();
-    return row.id;
+  const s = statements(db);
+  return inTransaction(db, () => {
+    const { id } = s.host.get(facts.machine_id, facts.hostname, JSON.stringify(facts), at.getTime()) as { id: number };
+    s.name.run(inventoryName, id, address, at.getTime());
+    return id;
   });
 }
 

@@ -13,6 +13,7 @@ const statements = perConnection((c) => ({
   stepDone: c.prepare('INSERT INTO steps (host_result_id, name, status, detail, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
   // a field given as null keeps its value (callers never clear these)
   host: c.prepare('UPDATE host_results SET state = ?, reason = ?, host_id = coalesce(?, host_id), op_id = coalesce(?, op_id), started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at) WHERE id = ?'),
+  wave: c.prepare('UPDATE host_results SET wave = ? WHERE id = ?'),
   tx: c.transaction((fn: () => unknown) => fn()),
 }));
 
@@ -46,4 +47,9 @@ type HostValues = Pick<typeof hostResults.$inferInsert, 'state' | 'reason' | 'ho
 /** A host result's new state; an absent hostId, opId, startedAt or finishedAt keeps the stored one. */
 export function writeHostState(db: Db, id: number, v: HostValues): void {
   statements(db).host.run(v.state, v.reason ?? null, v.hostId ?? null, v.opId ?? null, v.startedAt?.getTime() ?? null, v.finishedAt?.getTime() ?? null, id);
+}
+
+/** The wave a host result was placed in. */
+export function writeWave(db: Db, id: number, wave: number): void {
+  statements(db).wave.run(wave, id);
 }

@@ -1,9 +1,9 @@
 /** Runs, host results, steps and events: written as they happen, read by anyone following. */
 import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
-import type { Db } from './index.ts';
+import { perConnection, type Db } from './index.ts';
 import { writeEvent } from './run-log.ts';
-import { events, hostPatches, hostResults, hosts, runs, steps } from './schema.ts';
+import { events, hostPatches, hostResults, runs, steps } from './schema.ts';
 
 export type RunRow = typeof runs.$inferSelect;
 export type HostResultRow = typeof hostResults.$inferSelect;
@@ -108,14 +108,21 @@ export function patchesOf(db: Db, hostId: number): (typeof hostPatches.$inferSel
   return db.select().from(hostPatches).where(eq(hostPatches.hostId, hostId)).all();
 }
 
+// the reads made for every host of a run, prepared once per connection
+const statements = perConnection((c) => ({
+  applied: c.prepare<[string]>('SELECT p.bundle_id AS bundleId, p.serial, p.patch FROM host_patches p JOIN hosts h ON h.id = p.host_id WHERE h.machine_id = ?'),
+  cancel: c.prepare<[number]>('SELECT cancel_requested_at AS at FROM runs WHERE id = ?'),
+}));
+
 /** What fleetpatch applied to the machine with this machine-id. */
 export function appliedByMachine(db: Db, machineId: string): { bundleId: string; serial: number; patch: string }[] {
-  return db
-    .select({ bundleId: hostPatches.bundleId, serial: hostPatches.serial, patch: hostPatches.patch })
-    .from(hostPatches)
-    .innerJoin(hosts, eq(hosts.id, hostPatches.hostId))
-    .where(eq(hosts.machineId, machineId))
-    .all();
+  return statements(db).applied.all(machineId) as { bundleId: string; serial: number; patch: string }[];
+}
+
+/** A cancel of run `id` was requested (its cancelRequestedAt is set). */
+export function cancelRequested(db: Db, id: number): boolean {
+  const row = statements(db).cancel.get(id) as { at: number | null } | undefined;
+  return row?.at != null;
 }
 
 /** A run whose owner stopped heartbeating (and, on this machine, whose owner process is gone) is

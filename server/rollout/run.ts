@@ -12,9 +12,9 @@ import PQueue from 'p-queue';
 import type { LoadedBundle } from '../bundles/index.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { Db } from '../db/index.ts';
-import { inTransaction } from '../db/run-log.ts';
+import { inTransaction, writeWave } from '../db/run-log.ts';
 import { recordAudit } from '../db/users.ts';
-import { closeOpenSteps, busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateHostResult, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
+import { cancelRequested as dbCancelRequested, closeOpenSteps, busyHosts, getRun, insertHostResult, markInterrupted, insertRun, runHostResults, updateRun, type EventRow, type HostResultRow, type RunRow } from '../db/runs.ts';
 import { AppError, EXIT, errorInfo, isUnreachable } from '../errors.ts';
 import type { Payload } from '../helper/remote.ts';
 import type { TargetHost } from '../inventory/index.ts';
@@ -152,7 +152,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
   const isCancelled = () => {
     if (!cancelRequested) {
       try {
-        cancelRequested = Boolean(getRun(db, run.id)?.cancelRequestedAt);
+        cancelRequested = dbCancelRequested(db, run.id);
       } catch {
         // an unreadable database: the heartbeat reports it, the next step write fails the run
       }
@@ -207,7 +207,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
             if (x.row.wave !== null) return x; // placed before an interruption
             if (!(await answers(x))) return null;
             if (!req.resume && certainlyFirstWave(i, strategy.waves)) {
-              updateHostResult(db, x.row.id, { wave: 1 });
+              writeWave(db, x.row.id, 1);
               const started = firstWave.add(() => turn(x));
               started.catch(() => {}); // awaited below; a failure before then is not unhandled
               early.set(x.row.id, started);
@@ -219,7 +219,7 @@ export async function executeRun(req: RunRequest): Promise<RunResult> {
     ).filter((x): x is NonNullable<typeof x> => x !== null && x !== undefined);
     const placedBefore = rows.filter((r) => r.wave !== null).length;
     const waves = req.resume ? regroup(reachable) : placeInWaves(reachable, strategy.waves);
-    if (!req.resume) inTransaction(db, () => waves.forEach((w, i) => w.forEach((x) => updateHostResult(db, x.row.id, { wave: i + 1 }))));
+    if (!req.resume) inTransaction(db, () => waves.forEach((w, i) => w.forEach((x) => writeWave(db, x.row.id, i + 1))));
     budget = new FailureBudget(req.resume ? placedBefore : reachable.length, strategy.maxFailPercentage, strategy.maxFailures);
     for (const r of rows) if (r.wave !== null && outcomes.has(r.id)) budget.record(outcomes.get(r.id)!.state);
     for (const state of unjudged) budget.record(state);

@@ -68,10 +68,15 @@ export async function interleave(variants: Record<string, Variant>, rounds: numb
       await v.prepare?.();
       const h0 = await opts.hostCpu?.();
       const t0 = process.hrtime.bigint();
+      const u0 = process.resourceUsage();
       round[name] = await measure(v);
       // BENCH_TIMELINE: each measured run's CLOCK_MONOTONIC span, for `perf report --time A,B`
-      // of a system-wide `perf record -k CLOCK_MONOTONIC` (docs/benchmarks.md → Profiling)
-      if (process.env.BENCH_TIMELINE) log(`window ${name}: ${seconds(t0)},${seconds(process.hrtime.bigint())}`);
+      // of a system-wide `perf record -k CLOCK_MONOTONIC` (docs/benchmarks.md → Profiling), and
+      // this process's own user and system CPU and minor page faults in it
+      if (process.env.BENCH_TIMELINE) {
+        const u1 = process.resourceUsage();
+        log(`window ${name}: ${seconds(t0)},${seconds(process.hrtime.bigint())}; this process: user ${((u1.userCPUTime - u0.userCPUTime) / 1e3).toFixed(0)} ms, system ${((u1.systemCPUTime - u0.systemCPUTime) / 1e3).toFixed(0)} ms, ${u1.minorPageFault - u0.minorPageFault} minor page faults`);
+      }
       if (h0 !== undefined) round[name]!.hostCpu = (await opts.hostCpu!()) - h0;
       await v.verify?.();
       log(`round ${r + 1}/${rounds}: ${name}: ${round[name]!.wall.toFixed(2)} s wall, ${round[name]!.cpu.toFixed(2)} controller CPU-s${h0 !== undefined ? `, ${round[name]!.hostCpu!.toFixed(2)} host CPU-s` : ''}`);
