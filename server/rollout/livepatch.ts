@@ -21,7 +21,7 @@ export async function applyLivepatch(h: HostRun, m: Livepatch, plan: Extract<Hos
   const path = payloadPath(h.ctx.config.remoteDir, payload.sha256);
   const args = ['apply', ...opArgs(h, m), '--module', path, ...(m.livepatch.replace ? ['--replace'] : [])];
   // the module travels on the held facts exec's stdin, after the plan, when that exec saw it absent
-  const v = await applyWithVerdict(h, args, [payload], m.checks, async () => h.conn, h.pushNote([payload], `${module.file} → ${path}`));
+  const v = await applyWithVerdict(h, args, [payload], m.checks, { ready: async () => h.conn }, h.pushNote([payload], `${module.file} → ${path}`));
   if (v.error) {
     const info = errorInfo(v.error);
     if (info.code === 'transition-timeout' || info.code === 'verify-failed') return verifyRolledBack(h, m, info.message);

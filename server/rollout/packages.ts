@@ -26,11 +26,12 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
   }
   // what the facts query saw, for the helper's save step to reuse if dpkg's database is unchanged
   const known = before.dbState ? ['--db-state', before.dbState, ...m.packages.debs.flatMap((d) => ['--known', `${d.name}=${installed(d.name) ?? '-'}`])] : [];
-  let fresh = null as SshConnection | null;
-  const checksOn = async () => (fresh ??= await h.step('reconnect', () => SshConnection.open(h.conn.target, h.ctx.connect), () => ({ detail: 'a new SSH connection for the checks' })));
+  // opened once dpkg -i has returned (the helper's `install` step), while the helper verifies
+  let fresh = null as Promise<SshConnection> | null;
+  const ready = () => (fresh ??= h.step('reconnect', () => SshConnection.open(h.conn.target, h.ctx.connect), () => ({ detail: 'a new SSH connection for the checks' })));
   try {
     // the .debs the facts exec saw absent travel on this exec's stdin; the push step records them
-    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs, ...known], payloads, m.checks, checksOn, h.pushNote(payloads, `${payloads.length} .deb file(s)`));
+    const v = await applyWithVerdict(h, ['pkg-apply', '--op', h.opId, '--bundle', m.id, '--serial', String(m.serial), ...specs, ...known], payloads, m.checks, { ready, after: 'install' }, h.pushNote(payloads, `${payloads.length} .deb file(s)`));
     const holders = v.lines.filter((l) => l.type === 'holder').map((l) => `pid ${String(l.pid)} (${String(l.comm)}): ${String(l.files).trim()}`);
     if (v.error) {
       const info = errorInfo(v.error);
@@ -44,7 +45,7 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
     if (outcome === 'rolled-back') return verifyRestored(h, m, before, v.checkFailure ?? 'rolled back by the helper (no verdict)');
     throw new AppError('helper-protocol', `${h.t.name}: unexpected pkg-apply outcome ${String(outcome)}`);
   } finally {
-    fresh?.close();
+    fresh?.then((c) => c.close(), () => {});
   }
 }
 

@@ -16,8 +16,17 @@ export interface VerdictResult {
   lines: { type: string; [k: string]: unknown }[];
 }
 
+/** Where the checks run. `ready` (memoized) opens or returns the connection; with `after`, it is
+ * called as soon as the helper reports that step done (for packages: `install`, dpkg -i has
+ * returned, so a new login proves the updated sshd), while the helper still verifies on the host,
+ * instead of when it asks for the verdict. */
+export interface ChecksOn {
+  ready: () => Promise<SshConnection>;
+  after?: string;
+}
+
 /** `onPayloads` sees the payloads in place (pushed on this exec, or cached) before the helper runs. */
-export async function applyWithVerdict(h: HostRun, args: string[], payloads: Payload[], checks: BundleCheck[], checksOn: () => Promise<SshConnection>, onPayloads?: HelperOptions['onPayloads']): Promise<VerdictResult> {
+export async function applyWithVerdict(h: HostRun, args: string[], payloads: Payload[], checks: BundleCheck[], checksOn: ChecksOn, onPayloads?: HelperOptions['onPayloads']): Promise<VerdictResult> {
   let checkFailure: string | null = null;
   let verdict: Promise<void> = Promise.resolve();
   const lines: VerdictResult['lines'] = [];
@@ -29,9 +38,11 @@ export async function applyWithVerdict(h: HostRun, args: string[], payloads: Pay
         onLine: (line, channel) => {
           lines.push(line);
           if (line.type === 'step') h.remoteStep(line);
+          // a failure here is the check's to report (it awaits the same promise)
+          if (line.type === 'step' && line.step === checksOn.after && line.status === 'ok') checksOn.ready().catch(() => {});
           if (line.type !== 'awaiting-verdict') return;
           verdict = h
-            .step('check', async () => runChecks(await checksOn(), checks), (c) => ({ detail: c.ok ? `${checks.length} checks passed` : 'a check failed', output: c.report, failed: !c.ok }))
+            .step('check', async () => runChecks(await checksOn.ready(), checks), (c) => ({ detail: c.ok ? `${checks.length} checks passed` : 'a check failed', output: c.report, failed: !c.ok }))
             .then((c) => {
               if (!c.ok) checkFailure = c.report.split('\n').find((l) => l.includes('FAILED')) ?? 'a check failed';
               channel.end(c.ok ? 'commit\n' : 'rollback\n');

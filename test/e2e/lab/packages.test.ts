@@ -213,6 +213,9 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.ok(s.some((x) => x.name === 'push' && x.status === 'ok' && /^1 \.deb file\(s\): 1 uploaded \([\d,]+ bytes on the helper's stdin\); sha256 checked on the host before use$/.test(x.detail ?? '')), JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'packages' && x.status === 'ok' && /^fp-demo 1\.0/.test(x.detail ?? '')), JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'reconnect' && x.status === 'ok'), 'checks ran over a new SSH connection');
+    // that connection is opened once dpkg -i has returned, while the helper still verifies
+    const order = s.map((x) => x.name).filter((n) => ['install', 'reconnect', 'verify', 'check'].includes(n));
+    assert.deepEqual(order, ['install', 'reconnect', 'verify', 'check'], JSON.stringify(s));
     assert.ok(s.some((x) => x.name === 'save-previous' && /fp-demo 1\.0: restorable from rebuilt/.test(x.detail ?? '')), JSON.stringify(s));
     const cache = () => hosts.map((h) => ssh(dir, h, 'ls -l --full-time /var/lib/fleetpatch/cache'));
     const listing = cache();
