@@ -8,7 +8,8 @@
  * - fleetpatch `run` of a signed packages bundle (installNew), in-process through the CLI: plan
  *   (facts), push, apply (journal, fsync, dpkg -i, dpkg-query, dpkg --audit), verify over a new
  *   connection, every step recorded in SQLite; the helper is cached (pushed in a warm-up), the
- *   .deb is not (its cache is removed with the package between rounds);
+ *   .deb is not (the payload cache is emptied with the package between rounds; its directory stays,
+ *   as on any host the helper was pushed to);
  * - Ansible (Debian's ansible-core) with default settings, and tuned with pipelining: a playbook
  *   (gather_facts off: the job needs none) of copy, shell `sha256sum -c`, shell `dpkg -i`,
  *   command dpkg-query; pointed at the lab's inventory unchanged, ANSIBLE_SSH_ARGS adding the
@@ -255,7 +256,7 @@ export async function peerSuite(opts: BenchOptions): Promise<void> {
     const playbook = join(dir, 'bench-playbook.yml');
     writeFileSync(playbook, PLAYBOOK(debPath, sha256));
 
-    const reset = () => fanOut(lab, forks, (h) => sshAsync(dir, h, `dpkg --purge ${PKG} >/dev/null 2>&1; rm -rf /var/lib/fleetpatch/cache ${REMOTE_DEB}; ! dpkg-query -W ${PKG} >/dev/null 2>&1`));
+    const reset = () => fanOut(lab, forks, (h) => sshAsync(dir, h, `dpkg --purge ${PKG} >/dev/null 2>&1; rm -rf /var/lib/fleetpatch/cache ${REMOTE_DEB} && mkdir -m 700 /var/lib/fleetpatch/cache; ! dpkg-query -W ${PKG} >/dev/null 2>&1`));
     const verify = () =>
       fanOut(lab, forks, async (h) => {
         const out = await sshAsync(dir, h, `dpkg-query -W -f='\${Status} \${Version}' ${PKG}; test -z "$(dpkg --audit)" && echo ' audit-clean'`);
