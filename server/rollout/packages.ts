@@ -45,7 +45,9 @@ export async function applyPackages(h: HostRun, m: Packages, before: PackageHost
     if (outcome === 'rolled-back') return verifyRestored(h, m, before, v.checkFailure ?? 'rolled back by the helper (no verdict)');
     throw new AppError('helper-protocol', `${h.t.name}: unexpected pkg-apply outcome ${String(outcome)}`);
   } finally {
-    fresh?.then((c) => c.close(), () => {});
+    // settled before this host's part of the run ends: a connection still opening when the
+    // helper failed (opened at its install step) finishes its step record now, not after the run
+    if (fresh) await fresh.then((c) => c.close(), () => {});
   }
 }
 
