@@ -37,9 +37,11 @@ export async function applyWithVerdict(h: HostRun, args: string[], payloads: Pay
         ...(onPayloads ? { onPayloads } : {}),
         onLine: (line, channel) => {
           lines.push(line);
-          if (line.type === 'step') h.remoteStep(line);
-          // a failure here is the check's to report (it awaits the same promise)
-          if (line.type === 'step' && line.step === checksOn.after && line.status === 'ok') checksOn.ready().catch(() => {});
+          if (line.type === 'step') {
+            h.remoteStep(line);
+            // a failure here is the check's to report (it awaits the same promise)
+            if (line.step === checksOn.after && line.status === 'ok') checksOn.ready().catch(() => {});
+          }
           if (line.type !== 'awaiting-verdict') return;
           verdict = h
             .step('check', async () => runChecks(await checksOn.ready(), checks), (c) => ({ detail: c.ok ? `${checks.length} checks passed` : 'a check failed', output: c.report, failed: !c.ok }))
