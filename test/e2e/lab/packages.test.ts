@@ -181,6 +181,13 @@ describe('package bundles on real dpkg', { timeout: 600_000 }, () => {
     assert.equal(r.code, 1);
     assert.deepEqual(r.hosts.map((h) => h.state), Array(HOSTS).fill('rolled-back'));
     assert.match(r.hosts[0]!.reason!, /\["fp-demo"\]: FAILED: stdout is not "fp-demo 1\.2"/);
+    // the checks' early connection (opened at the install step) served the failed check, and no
+    // step record is left running
+    for (const h of hosts) {
+      const s = await steps(r.runId, h.name);
+      assert.deepEqual(s.map((x) => x.name).filter((n) => ['install', 'reconnect', 'check'].includes(n)), ['install', 'reconnect', 'check'], JSON.stringify(s));
+      assert.deepEqual(s.filter((x) => x.status === 'running'), [], JSON.stringify(s));
+    }
     assert.deepEqual(hosts.map(packageState), before);
   });
 
