@@ -18,17 +18,27 @@ int journal_append(json_t *j, const char *op, const char *state, const char *bun
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int n = snprintf(line, sizeof line, "%lld\t%s\t%s\t%s\t%lld\t%s\t%s\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, op, state, bundle, serial, patch, sha);
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  /* the directory is synced only when this append created the file: an append to an existing
+   * file changes no directory entry, and its fsync makes the line and the new size durable */
+  bool created = false;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  }
   if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
     int err = errno;
     if (fd >= 0) close(fd);
     return failf(j, "helper-failed", "cannot write the journal %s: %s; nothing was changed", path, strerror(err));
   }
   close(fd);
-  int dfd = open(state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
+  if (created) {
+    int dfd = open(state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
   }
   return 0;
 }
