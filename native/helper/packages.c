@@ -77,12 +77,21 @@ static void remove_op_dir(const char *op) {
   if (pid > 0) waitpid(pid, NULL, 0);
 }
 
-/* The operation's directory (and ops/ above it), made before the save writes into it. */
+/* The operation's directory (and ops/ above it), made before the save writes into it. A new ops/
+ * has its entry synced here (the journal syncs the state directory only when it creates the
+ * journal); the op directory's entry is synced by save_durable. */
 static int make_op_dir(const char *dir, char *why, size_t why_len) {
   char ops[4300];
   ops_dir(ops, sizeof ops);
-  if ((mkdir(ops, 0700) != 0 && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+  bool made = mkdir(ops, 0700) == 0;
+  if ((!made && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST))
     return reason(why, why_len, "cannot create %s: %s", dir, strerror(errno));
+  if (made) {
+    int sfd = open(state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = sfd < 0 || fsync(sfd) != 0 ? reason(why, why_len, "cannot sync %s: %s", state_dir(), strerror(errno)) : 0;
+    if (sfd >= 0) close(sfd);
+    return rc;
+  }
   return 0;
 }
 
