@@ -8,6 +8,8 @@
 #define LIVEPATCH_SYSFS "/sys/kernel/livepatch"
 
 /* util.c */
+/* fsync of a directory (makes a new or renamed entry in it durable); -1 with errno on failure */
+int sync_dir(const char *path);
 char *read_small_file(const char *path, size_t max);
 long read_long(const char *path, long fallback);
 int write_string(const char *path, const char *value); /* 0, or errno */

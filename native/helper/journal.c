@@ -22,24 +22,14 @@ int journal_append(json_t *j, const char *op, const char *state, const char *bun
    * file changes no directory entry, and its fsync makes the line and the new size durable */
   bool created = false;
   int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ENOENT) {
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    created = fd >= 0;
-    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  }
+  if (fd < 0 && errno == ENOENT) created = (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0;
   if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
     int err = errno;
     if (fd >= 0) close(fd);
     return failf(j, "helper-failed", "cannot write the journal %s: %s; nothing was changed", path, strerror(err));
   }
   close(fd);
-  if (created) {
-    int dfd = open(state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      fsync(dfd);
-      close(dfd);
-    }
-  }
+  if (created) sync_dir(state_dir());
   return 0;
 }
 

@@ -86,12 +86,7 @@ static int make_op_dir(const char *dir, char *why, size_t why_len) {
   bool made = mkdir(ops, 0700) == 0;
   if ((!made && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST))
     return reason(why, why_len, "cannot create %s: %s", dir, strerror(errno));
-  if (made) {
-    int sfd = open(state_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = sfd < 0 || fsync(sfd) != 0 ? reason(why, why_len, "cannot sync %s: %s", state_dir(), strerror(errno)) : 0;
-    if (sfd >= 0) close(sfd);
-    return rc;
-  }
+  if (made && sync_dir(state_dir()) != 0) return reason(why, why_len, "cannot sync %s: %s", state_dir(), strerror(errno));
   return 0;
 }
 
@@ -113,9 +108,7 @@ static int save_durable(const char *dir, char *why, size_t why_len) {
   /* and the directory's own entry in ops/ */
   char ops[4300];
   ops_dir(ops, sizeof ops);
-  int ofd = open(ops, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (rc == 0 && (ofd < 0 || fsync(ofd) != 0)) rc = reason(why, why_len, "cannot sync %s: %s", ops, strerror(errno));
-  if (ofd >= 0) close(ofd);
+  if (rc == 0 && sync_dir(ops) != 0) rc = reason(why, why_len, "cannot sync %s: %s", ops, strerror(errno));
   return rc;
 }
 

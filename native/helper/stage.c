@@ -121,8 +121,7 @@ static int receive(json_t *j, const char *cache, unsigned long long bytes, char 
     memcpy(fresh[(*nfresh)++], name, 65);
   }
   while (s.left > 0) if (take(&s, s.left < sizeof s.buf ? (size_t)s.left : sizeof s.buf)) return 1;
-  int dfd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) fsync(dfd), close(dfd);
+  sync_dir(cache);
   json_begin_line(j);
   json_str(j, "type", "uploaded");
   json_int(j, "files", *nfresh);

@@ -119,3 +119,12 @@ int reason(char *why, size_t len, const char *fmt, ...) {
   va_end(ap);
   return 1;
 }
+
+int sync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd), err = errno;
+  close(fd);
+  errno = err;
+  return rc;
+}
